@@ -1,0 +1,74 @@
+// Command line: `npm run services -- start|stop|status [cassandra|elasticsearch ...]`.
+// No names means all services. Exit status: 0 on success, 1 on failure, 2 on usage errors.
+// Progress goes to stderr; `status` prints its table to stdout (`--json` for machine use).
+import { isServiceName, serviceStatus, startServices, stopServices } from './index.ts';
+import type { ServiceName, ServiceStatus } from './index.ts';
+
+const usage = `usage: npm run services -- <start|stop|status> [cassandra|elasticsearch ...] [--json]
+
+  start    fetch (first time only) and start the services, waiting until they accept clients
+  stop     stop the services (only servers these scripts started; others are left alone)
+  status   show state, pid, endpoint and version of each service
+
+Environment: CESYNC_CASSANDRA_VERSION, CESYNC_CASSANDRA_PORT, CESYNC_CASSANDRA_STORAGE_PORT,
+CESYNC_CASSANDRA_HEAP, CESYNC_ES_VERSION, CESYNC_ES_PORT, CESYNC_ES_TRANSPORT_PORT, CESYNC_ES_HEAP,
+CESYNC_ES_USER, CESYNC_SERVICES_TIMEOUT (seconds), CESYNC_SERVICES_DIR, CESYNC_JAVA_HOME.`;
+
+function formatStatus(rows: readonly ServiceStatus[]): string {
+  const cells = rows.map((row) => [
+    row.name,
+    row.state,
+    row.pid !== undefined ? `pid ${row.pid}` : '-',
+    row.endpoint,
+    row.state === 'stopped' ? `${row.version} (${row.installed ? 'installed' : 'not downloaded'})` : row.version,
+  ]);
+  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((c) => c[i]?.length ?? 0))) ?? [];
+  return cells.map((c) => c.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const [command, ...rest] = argv.filter((arg) => arg !== '--json');
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${usage}\n`);
+    return command === undefined ? 2 : 0;
+  }
+  const unknown = rest.filter((name) => !isServiceName(name));
+  if (unknown.length > 0) {
+    process.stderr.write(`unknown service ${unknown.join(', ')}\n${usage}\n`);
+    return 2;
+  }
+  // No names on the command line means all services.
+  const names = rest.length > 0 ? (rest as ServiceName[]) : undefined;
+  switch (command) {
+    case 'start': {
+      const result = await startServices(names);
+      if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+      else process.stdout.write(`${formatStatus(await serviceStatus(names))}\n`);
+      return 0;
+    }
+    case 'stop': {
+      const stopped = await stopServices(names);
+      if (json) process.stdout.write(`${JSON.stringify({ stopped })}\n`);
+      return 0;
+    }
+    case 'status': {
+      const rows = await serviceStatus(names);
+      process.stdout.write(json ? `${JSON.stringify(rows, null, 2)}\n` : `${formatStatus(rows)}\n`);
+      return 0;
+    }
+    default:
+      process.stderr.write(`unknown command ${command}\n${usage}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,111 @@
+// Public API of the service scripts, used by the CLI (cli.ts) and by test setup code.
+//
+// Every call takes a cross-process lock, so concurrent callers neither fetch into the same folder
+// nor launch the same server twice.
+import { cassandra } from './cassandra.ts';
+import { cassandraConfig, elasticsearchConfig, host, serviceNames } from './config.ts';
+import type { ServiceName } from './config.ts';
+import { elasticsearch } from './elasticsearch.ts';
+import { startService, statusOf, stopService } from './lifecycle.ts';
+import { withLock } from './lock.ts';
+import { log } from './proc.ts';
+import type { Service, ServiceStatus } from './service.ts';
+
+export type { ServiceName } from './config.ts';
+export type { ServiceState, ServiceStatus } from './service.ts';
+export { isServiceName, serviceNames } from './config.ts';
+
+const services: Record<ServiceName, Service> = { cassandra, elasticsearch };
+
+/** How clients reach the servers (from the current environment's ports). */
+export interface ServiceEndpoints {
+  cassandra: {
+    contactPoints: string[];
+    host: string;
+    port: number;
+    localDataCenter: string;
+    username: string;
+    password: string;
+  };
+  elasticsearch: {
+    /** Base URL, e.g. http://127.0.0.1:9200 (the `node` option of @elastic/elasticsearch). */
+    node: string;
+  };
+}
+
+export interface StartResult {
+  /** Services this call launched: the ones its caller should stop again when done. */
+  started: ServiceName[];
+  /** Services that were already answering (launched earlier by these scripts, or external). */
+  alreadyRunning: ServiceName[];
+  endpoints: ServiceEndpoints;
+}
+
+export function serviceEndpoints(): ServiceEndpoints {
+  return {
+    cassandra: {
+      contactPoints: [`${host}:${cassandraConfig.port}`],
+      host,
+      port: cassandraConfig.port,
+      localDataCenter: cassandraConfig.localDataCenter,
+      username: cassandraConfig.username,
+      password: cassandraConfig.password,
+    },
+    elasticsearch: { node: `http://${host}:${elasticsearchConfig.port}` },
+  };
+}
+
+/**
+ * `undefined` means every service; an array means exactly those, so an empty array means none
+ * (a test teardown passing back `started: []` must not stop servers it did not start).
+ */
+function select(names: readonly ServiceName[] | undefined): ServiceName[] {
+  const wanted = names ?? serviceNames;
+  // Keep the canonical order (and drop duplicates) whatever order the caller used.
+  return serviceNames.filter((name) => wanted.includes(name));
+}
+
+/**
+ * Starts the named services (default: all), one after another, fetching them first if needed.
+ * Resolves once every one accepts clients. If one fails, the ones this call already started are
+ * stopped again before the error is rethrown.
+ */
+export async function startServices(names?: readonly ServiceName[]): Promise<StartResult> {
+  return withLock(async () => {
+    const started: ServiceName[] = [];
+    const alreadyRunning: ServiceName[] = [];
+    for (const name of select(names)) {
+      try {
+        const outcome = await startService(services[name]);
+        (outcome === 'started' ? started : alreadyRunning).push(name);
+      } catch (error) {
+        for (const other of started.reverse()) {
+          log(`stopping ${other} again because ${name} failed to start`);
+          await stopService(services[other]).catch(() => undefined);
+        }
+        throw error;
+      }
+    }
+    return { started, alreadyRunning, endpoints: serviceEndpoints() };
+  });
+}
+
+/**
+ * Stops the named services (default: all) that these scripts started, in reverse start order.
+ * Servers these scripts did not start (state 'external') are never touched. Resolves to the names
+ * that were actually running and are now stopped. Pass `StartResult.started` to undo a start.
+ */
+export async function stopServices(names?: readonly ServiceName[]): Promise<ServiceName[]> {
+  return withLock(async () => {
+    const stopped: ServiceName[] = [];
+    for (const name of select(names).reverse()) {
+      if (await stopService(services[name])) stopped.push(name);
+    }
+    return stopped;
+  });
+}
+
+/** Current state of the named services (default: all). Read-only, so it takes no lock. */
+export async function serviceStatus(names?: readonly ServiceName[]): Promise<ServiceStatus[]> {
+  return Promise.all(select(names).map((name) => statusOf(services[name])));
+}

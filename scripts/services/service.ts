@@ -1,0 +1,50 @@
+// What a managed server looks like to the generic start/stop/status logic (lifecycle.ts).
+//
+// Each server module (cassandra.ts, elasticsearch.ts) implements this interface with its own
+// fetch, configuration, launch and readiness probe; everything else is shared.
+import type { ServiceName } from './config.ts';
+
+export interface Service {
+  readonly name: ServiceName;
+  /** Human-readable address clients use, e.g. `127.0.0.1:9042` or `http://127.0.0.1:9200`. */
+  readonly endpoint: string;
+  readonly host: string;
+  readonly port: number;
+  /** Version that `install` fetches and `launch` runs. */
+  readonly version: string;
+  readonly readyTimeoutMs: number;
+  /** Logs worth showing when the server does not come up, most telling first. */
+  readonly logFiles: readonly string[];
+  /** True when the configured version is already fetched and unpacked (no download needed). */
+  installed(): boolean;
+  /** Fetches and unpacks the configured version. Idempotent; a no-op when `installed()`. */
+  install(): Promise<void>;
+  /** Pid of the server these scripts started, if it is still alive (stale pid files are removed). */
+  pid(): number | undefined;
+  /**
+   * One readiness probe: resolves to the server's reported version when it accepts clients the way
+   * tests need (CQL login; cluster health yellow or green), undefined otherwise. Never throws.
+   */
+  probe(): Promise<string | undefined>;
+  /** Writes the configuration and starts the server in the background; resolves to its pid. */
+  launch(): Promise<number>;
+  /** Called after the server process is gone, to clear pid files and similar leftovers. */
+  cleanup(): void;
+}
+
+export type ServiceState = 'running' | 'starting' | 'stopped' | 'external';
+
+export interface ServiceStatus {
+  name: ServiceName;
+  /**
+   * running: started by these scripts and answering; starting: our process is alive but not ready;
+   * stopped: nothing answers; external: the endpoint answers but was not started by these scripts.
+   */
+  state: ServiceState;
+  pid?: number;
+  endpoint: string;
+  /** Version reported by the live server, else the configured one. */
+  version: string;
+  /** Whether the configured version is already downloaded. */
+  installed: boolean;
+}

@@ -1,0 +1,91 @@
+/**
+ * A table's schema as cesync needs it: key columns in order, every column with its CQL type,
+ * which are static, and how a row's version is read. Loaded from the driver's metadata.
+ */
+import type { CassandraClient } from './client.js';
+import { T, cqlTypeName, isMultiCell, type CqlType } from './cql-type.js';
+import { CesyncError } from '../errors.js';
+
+export interface ColumnSchema {
+  readonly name: string;
+  readonly type: CqlType;
+  readonly kind: 'partition' | 'clustering' | 'static' | 'regular';
+}
+
+export type VersionSource = 'writetime' | { readonly column: string };
+
+export interface TableSchema {
+  readonly keyspace: string;
+  readonly table: string;
+  /** All columns: partition keys, clustering keys, then the rest in the driver's order. */
+  readonly columns: readonly ColumnSchema[];
+  readonly partitionKeys: readonly string[];
+  readonly keyColumns: readonly string[];
+  /**
+   * Columns whose write time bounds the row's version: every non-key, non-counter column
+   * (static ones included: a static change changes each row's document).
+   */
+  readonly writetimeColumns: readonly ColumnSchema[];
+  readonly hasCounters: boolean;
+}
+
+/** Unquoted identifiers are case-insensitive in CQL: `User` names the table `user`. */
+export function normaliseIdentifier(id: string): string {
+  return id.startsWith('"') && id.endsWith('"') ? id.slice(1, -1) : id.toLowerCase();
+}
+
+/** A column name quoted for CQL: always quoted, so any case and any character work. */
+export const quoteIdentifier = (name: string): string => `"${name.replaceAll('"', '""')}"`;
+
+export async function loadTableSchema(client: CassandraClient, keyspace: string, table: string): Promise<TableSchema> {
+  const ks = normaliseIdentifier(keyspace);
+  const tb = normaliseIdentifier(table);
+  const meta = await client.metadata.getTable(ks, tb);
+  if (!meta) {
+    const known = client.metadata.keyspaces[ks];
+    throw new CesyncError(
+      'SCHEMA_MISMATCH',
+      known ? `table ${ks}.${tb} does not exist` : `keyspace ${ks} does not exist (looking for table ${ks}.${tb})`,
+    );
+  }
+  const pk = meta.partitionKeys.map((c) => c.name);
+  const ck = meta.clusteringKeys.map((c) => c.name);
+  const keySet = new Set([...pk, ...ck]);
+  const kindOf = (c: { name: string; isStatic?: boolean }): ColumnSchema['kind'] =>
+    pk.includes(c.name) ? 'partition' : ck.includes(c.name) ? 'clustering' : c.isStatic ? 'static' : 'regular';
+  const byName = new Map(meta.columns.map((c) => [c.name, c]));
+  const ordered = [...pk, ...ck, ...meta.columns.map((c) => c.name).filter((n) => !keySet.has(n))];
+  const columns: ColumnSchema[] = ordered.map((name) => {
+    const c = byName.get(name)! as unknown as { name: string; type: CqlType; isStatic?: boolean };
+    return { name, type: c.type, kind: kindOf(c) };
+  });
+  const nonKey = columns.filter((c) => c.kind === 'regular' || c.kind === 'static');
+  return {
+    keyspace: ks,
+    table: tb,
+    columns,
+    partitionKeys: pk,
+    keyColumns: [...pk, ...ck],
+    writetimeColumns: nonKey.filter((c) => c.type.code !== T.counter),
+    hasCounters: nonKey.some((c) => c.type.code === T.counter),
+  };
+}
+
+/** Checks a version column exists and holds a timestamp or a bigint of microseconds. */
+export function checkVersionColumn(schema: TableSchema, column: string): ColumnSchema {
+  const name = normaliseIdentifier(column);
+  const col = schema.columns.find((c) => c.name === name);
+  if (!col) throw new CesyncError('SCHEMA_MISMATCH', `version column ${name} is not a column of ${schema.keyspace}.${schema.table}`);
+  if (![T.timestamp, T.bigint, T.int, T.varint].includes(col.type.code)) {
+    throw new CesyncError(
+      'SCHEMA_MISMATCH',
+      `version column ${name} is ${cqlTypeName(col.type)}; expected timestamp or bigint (microseconds since the epoch)`,
+    );
+  }
+  return col;
+}
+
+/** The selector that reads a column's write time (MAXWRITETIME for multi-cell collections and UDTs). */
+export function writetimeSelector(c: ColumnSchema): string {
+  return `${isMultiCell(c.type) ? 'maxwritetime' : 'writetime'}(${quoteIdentifier(c.name)})`;
+}

@@ -1,0 +1,36 @@
+/** `cesync config print|schema|check`: the effective configuration, its JSON Schema, a check. */
+import { Command } from 'commander';
+import { stringify } from 'yaml';
+import { redact } from '../../config/redact.js';
+import { configJsonSchema } from '../../config/schema.js';
+import type { CliContext } from '../context.js';
+import { addConfigOption, loadCliConfig } from '../shared-options.js';
+
+export function configCommand(ctx: CliContext): Command {
+  const cmd = new Command('config').description('show, check and describe the configuration');
+
+  addConfigOption(
+    cmd
+      .command('print')
+      .description('print the effective configuration (file + environment + defaults), secrets redacted')
+      .option('--json', 'print JSON instead of YAML'),
+  ).action(async (opts: { config?: string; json?: boolean }) => {
+    const config = redact(await loadCliConfig(ctx, opts.config));
+    ctx.stdout.write(opts.json ? `${JSON.stringify(config, null, 2)}\n` : stringify(config));
+  });
+
+  addConfigOption(cmd.command('check').description('validate the configuration without connecting to anything')).action(
+    async (opts: { config?: string }) => {
+      const config = await loadCliConfig(ctx, opts.config);
+      ctx.stdout.write(`configuration is valid: ${config.pipelines.length} pipeline(s): ${config.pipelines.map((p) => p.name).join(', ')}\n`);
+    },
+  );
+
+  cmd
+    .command('schema')
+    .description('print the JSON Schema of the configuration file (for editors)')
+    .action(() => {
+      ctx.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    });
+  return cmd;
+}

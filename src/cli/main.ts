@@ -1,0 +1,60 @@
+/**
+ * The `cesync` entry point: builds the command tree and is the one place that turns errors
+ * into messages and exit codes (see errors.ts for the codes).
+ */
+import { Command, CommanderError } from 'commander';
+import { redactText } from '../config/redact.js';
+import { CesyncError, EXIT, exitCodeOf } from '../errors.js';
+import { configCommand } from './commands/config.js';
+import { syncCommand } from './commands/sync.js';
+import type { CliContext } from './context.js';
+
+export const VERSION = '0.1.0';
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const abort = new AbortController();
+  let exitCode: number = EXIT.OK;
+  const ctx: CliContext = {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    interactive: Boolean(process.stderr.isTTY),
+    secrets: [],
+    signal: abort.signal,
+  };
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) process.exit(EXIT.INTERRUPTED); // a second signal: stop now
+    ctx.stderr.write(`\n${sig}: finishing the writes in flight, then stopping (again to stop at once)\n`);
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const program = new Command('cesync')
+    .description('Keep Apache Cassandra and Elasticsearch consistent.')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) });
+  program.addCommand(syncCommand(ctx, (code) => (exitCode = code)));
+  program.addCommand(configCommand(ctx));
+  for (const c of program.commands) c.exitOverride();
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // --help and --version end here too, with exit code 0.
+      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+    }
+    const message = error instanceof CesyncError ? error.message : `internal error: ${(error as Error)?.stack ?? String(error)}`;
+    ctx.stderr.write(`cesync: ${redactText(message, ctx.secrets)}\n`);
+    return exitCodeOf(error);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The configuration schema: one source of truth for validation, defaults, the JSON Schema
+ * shipped for editors (`cesync config schema`) and the types the rest of the code uses.
+ *
+ * Every object is strict: an unknown key is an error that names the key, so a typo never
+ * silently falls back to a default.
+ */
+import { z } from 'zod';
+
+const tlsSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('Use TLS for this connection.'),
+    caFile: z.string().optional().describe('PEM file of the certificate authority to trust.'),
+    certFile: z.string().optional().describe('PEM client certificate (mutual TLS).'),
+    keyFile: z.string().optional().describe('PEM private key of the client certificate.'),
+    rejectUnauthorized: z
+      .boolean()
+      .default(true)
+      .describe('Refuse servers whose certificate does not verify. Turn off only for testing.'),
+  })
+  .describe('TLS settings.');
+
+export const cassandraSchema = z
+  .strictObject({
+    contactPoints: z
+      .array(z.string().min(1))
+      .min(1)
+      .default(['127.0.0.1:9042'])
+      .describe('Cassandra nodes as host or host:port.'),
+    localDataCenter: z.string().min(1).default('datacenter1').describe('Data centre of the contact points.'),
+    username: z.string().optional().describe('User for PasswordAuthenticator.'),
+    password: z.string().optional().describe('Password; use ${ENV} substitution, never a literal.'),
+    tls: tlsSchema.optional(),
+    consistency: z
+      .enum(['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'ALL'])
+      .default('LOCAL_ONE')
+      .describe('Read consistency of the scan.'),
+    requestTimeoutMs: z.number().int().positive().default(30_000).describe('Timeout of one CQL request.'),
+  })
+  .describe('The Cassandra cluster that holds the tables.');
+
+export const elasticsearchSchema = z
+  .strictObject({
+    node: z
+      .union([z.url(), z.array(z.url()).min(1)])
+      .default('http://127.0.0.1:9200')
+      .describe('Elasticsearch URL, or a list of them.'),
+    apiKey: z.string().optional().describe('API key (the base64 "id:key" form).'),
+    username: z.string().optional().describe('Basic auth user.'),
+    password: z.string().optional().describe('Basic auth password.'),
+    tls: tlsSchema.optional(),
+    requestTimeoutMs: z.number().int().positive().default(60_000).describe('Timeout of one HTTP request.'),
+    maxRetries: z
+      .number()
+      .int()
+      .min(0)
+      .default(5)
+      .describe('Retries of a failed request (timeout, 429, 5xx, connection) with backoff.'),
+  })
+  .refine((es) => !(es.apiKey && es.username), { message: 'give either apiKey or username/password, not both' })
+  .describe('The Elasticsearch cluster that holds the indices.');
+
+const identifier = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$|^"[^"]+"$/, 'a CQL identifier (letters, digits, underscore, or "quoted")');
+
+export const pipelineSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-"')
+      .describe('Name of the pipeline, used by --pipeline and in state and reports.'),
+    keyspace: identifier.describe('Cassandra keyspace.'),
+    table: identifier.describe('Cassandra table.'),
+    index: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9_.+-]*$/, 'a lower-case Elasticsearch index name')
+      .describe('Target index (or alias) in Elasticsearch.'),
+    version: z
+      .union([
+        z.literal('writetime'),
+        z.strictObject({ column: identifier.describe('A timestamp or bigint (microseconds) column every writer sets.') }),
+      ])
+      .default('writetime')
+      .describe('Where a row version comes from: the newest WRITETIME of its cells, or a column.'),
+    id: z
+      .strictObject({
+        format: z
+          .enum(['delimited', 'json'])
+          .default('delimited')
+          .describe('delimited: key parts joined by the separator; json: a JSON array of the key parts.'),
+        separator: z.string().length(1).default(':').describe('Separator of key parts (delimited format).'),
+      })
+      .prefault({})
+      .describe('How the primary key forms the document _id.'),
+    pageSize: z.number().int().min(1).max(100_000).default(1000).describe('Rows per CQL page.'),
+    splits: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(64)
+      .describe('Number of token ranges the table is split into (at least one per node range).'),
+    rangesInFlight: z.number().int().min(1).max(256).default(4).describe('Token ranges read in parallel.'),
+    bulk: z
+      .strictObject({
+        flushBytes: z.number().int().min(1024).default(5_000_000).describe('Bytes per bulk request.'),
+        flushIntervalMs: z.number().int().min(1).default(30_000).describe('Flush a partial bulk after this long.'),
+        concurrency: z.number().int().min(1).max(64).default(2).describe('Bulk requests in flight.'),
+      })
+      .prefault({})
+      .describe('Bulk request tuning.'),
+    indexSettings: z
+      .record(z.string(), z.unknown())
+      .optional()
+      .describe('Settings used only when cesync creates the index (e.g. number_of_shards).'),
+  })
+  .describe('One table-to-index sync.');
+
+export const configSchema = z
+  .strictObject({
+    cassandra: cassandraSchema.prefault({}),
+    elasticsearch: elasticsearchSchema.prefault({}),
+    pipelines: z
+      .array(pipelineSchema)
+      .min(1)
+      .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, { message: 'pipeline names must be unique' })
+      .describe('The pipelines of this configuration.'),
+    failureLedger: z
+      .string()
+      .default('cesync-failures.ndjson')
+      .describe('NDJSON file that failed documents are appended to.'),
+  })
+  .describe('cesync configuration.');
+
+export type Config = z.infer<typeof configSchema>;
+export type CassandraConfig = z.infer<typeof cassandraSchema>;
+export type ElasticsearchConfig = z.infer<typeof elasticsearchSchema>;
+export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type TlsConfig = z.infer<typeof tlsSchema>;
+
+/** The JSON Schema of the configuration, for editors (YAML language servers read it). */
+export function configJsonSchema(): unknown {
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+}

@@ -1,0 +1,128 @@
+/**
+ * An Elasticsearch index as a DocumentSink. Writes go through the official client's
+ * `helpers.bulk` (flush by bytes and interval, bounded requests in flight, 429 retries), each
+ * document with `version_type: external_gte` and the record's version, so the index itself
+ * refuses anything older than what it holds: a 409 means "already up to date".
+ */
+import type { ElasticsearchClient } from './client.js';
+import { elasticsearchError } from './client.js';
+import type { DocumentSink } from '../engine/ports.js';
+import type { StoredVersion, WriteOp, WriteOutcome } from '../engine/record.js';
+
+export interface IndexSinkOptions {
+  readonly index: string;
+  /** Mapping used only if the index does not exist yet. */
+  readonly mapping: Record<string, unknown>;
+  readonly settings?: Record<string, unknown>;
+  readonly metaField: string;
+  readonly bulk: { readonly flushBytes: number; readonly flushIntervalMs: number; readonly concurrency: number };
+  /** Shown in errors: where Elasticsearch is. */
+  readonly where: string;
+}
+
+/** Name of the field that holds cesync's metadata (digest, token) in every document. */
+export const META_FIELD = '_cesync';
+
+/** Error types of a rejected document that mean "this document does not fit the mapping". */
+const MAPPING_ERRORS = new Set(['mapper_parsing_exception', 'document_parsing_exception', 'illegal_argument_exception', 'strict_dynamic_mapping_exception']);
+
+export class ElasticsearchIndexSink implements DocumentSink {
+  private readonly client: ElasticsearchClient;
+  private readonly options: IndexSinkOptions;
+
+  constructor(client: ElasticsearchClient, options: IndexSinkOptions) {
+    this.client = client;
+    this.options = options;
+  }
+
+  async prepare(): Promise<{ created: boolean; empty: boolean }> {
+    const { index } = this.options;
+    try {
+      const exists = await this.client.indices.exists({ index });
+      let created = false;
+      if (!exists) {
+        try {
+          await this.client.indices.create({ index, mappings: this.options.mapping, settings: this.options.settings });
+          created = true;
+        } catch (e) {
+          // Another process created it between our check and our create: use theirs.
+          if ((e as { body?: { error?: { type?: string } } }).body?.error?.type !== 'resource_already_exists_exception') throw e;
+        }
+      }
+      const { count } = await this.client.count({ index });
+      return { created, empty: count === 0 };
+    } catch (cause) {
+      throw elasticsearchError(cause, this.options.where);
+    }
+  }
+
+  async lookup(ids: readonly string[]): Promise<Map<string, StoredVersion>> {
+    const out = new Map<string, StoredVersion>();
+    if (ids.length === 0) return out;
+    const meta = this.options.metaField;
+    const docs = await this.mget(ids, { _source_includes: [`${meta}.digest`] });
+    for (const d of docs) {
+      const digest = (d._source?.[meta] as { digest?: unknown } | undefined)?.digest;
+      out.set(d._id, { version: d._version, digest: typeof digest === 'string' ? digest : undefined });
+    }
+    return out;
+  }
+
+  async fetch(ids: readonly string[]): Promise<Map<string, Record<string, unknown>>> {
+    const docs = await this.mget(ids, { _source_excludes: [this.options.metaField] });
+    return new Map(docs.map((d) => [d._id, d._source ?? {}]));
+  }
+
+  async write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<number> {
+    const { index, metaField, bulk } = this.options;
+    try {
+      const stats = await this.client.helpers.bulk<WriteOp>({
+        datasource: ops[Symbol.asyncIterator](),
+        flushBytes: bulk.flushBytes,
+        flushInterval: bulk.flushIntervalMs,
+        concurrency: bulk.concurrency,
+        onDocument: (op) => [
+          { index: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } },
+          { ...op.document, [metaField]: op.meta },
+        ],
+        onDrop: (dropped) => {
+          const action = (dropped.operation as { index: { _id: string; version: number } }).index;
+          const op: WriteOp = { id: action._id, version: action.version, document: {}, meta: {} };
+          onOutcome(op, outcomeOf(dropped.status, dropped.error));
+        },
+      });
+      return stats.successful;
+    } catch (cause) {
+      throw elasticsearchError(cause, this.options.where);
+    }
+  }
+
+  async refresh(): Promise<void> {
+    try {
+      await this.client.indices.refresh({ index: this.options.index });
+    } catch (cause) {
+      throw elasticsearchError(cause, this.options.where);
+    }
+  }
+
+  private async mget(ids: readonly string[], source: { _source_includes?: string[]; _source_excludes?: string[] }) {
+    try {
+      const res = await this.client.mget<Record<string, unknown>>({ index: this.options.index, ids: [...ids], ...source });
+      const found: { _id: string; _version: number; _source?: Record<string, unknown> }[] = [];
+      for (const d of res.docs) {
+        if ('found' in d && d.found) found.push({ _id: d._id, _version: d._version ?? 0, _source: d._source });
+      }
+      return found;
+    } catch (cause) {
+      throw elasticsearchError(cause, this.options.where);
+    }
+  }
+}
+
+function outcomeOf(status: number, error: { type?: string; reason?: string | null; caused_by?: { reason?: string | null } } | null): WriteOutcome {
+  if (status === 409) return { kind: 'conflict' };
+  const type = error?.type ?? `http_${status}`;
+  const reason = [error?.reason, error?.caused_by?.reason].filter(Boolean).join(': ') || `status ${status}`;
+  const errorClass = status === 429 || status >= 500 ? 'transient' : MAPPING_ERRORS.has(type) ? 'mapping' : 'rejected';
+  return { kind: 'rejected', errorClass, errorType: type, reason };
+}

@@ -1,0 +1,44 @@
+/**
+ * What flows through the engine: records read from a source, and what a sink reports back.
+ * The engine knows these shapes only; adapters translate to and from their drivers.
+ */
+
+/** One source row, already converted to a document. */
+export interface SourceRecord {
+  /** The document `_id`: a reversible rendering of the primary key. */
+  readonly id: string;
+  /**
+   * Version in microseconds since the epoch (the row's newest WRITETIME, or a version column),
+   * or a small constant for tables whose cells carry no write time (counters, key-only). >= 0.
+   */
+  readonly version: number;
+  /** JSON-serialisable body. May hold `JSON.rawJSON` values so big numbers keep every digit. */
+  readonly document: Readonly<Record<string, unknown>>;
+  /** Extra metadata stored beside the digest (for example the partition token). */
+  readonly meta?: Readonly<Record<string, unknown>>;
+}
+
+/** What the target holds for an id, as far as deciding a write needs. */
+export interface StoredVersion {
+  readonly version: number;
+  /** Digest of the content written by cesync; undefined for documents written by others. */
+  readonly digest: string | undefined;
+}
+
+/** One write the engine asks the sink to make, guarded by `version` (external_gte). */
+export interface WriteOp {
+  readonly id: string;
+  readonly version: number;
+  readonly document: Readonly<Record<string, unknown>>;
+  /** Stored with the document (digest, token), under the sink's metadata field. */
+  readonly meta: Readonly<Record<string, unknown>>;
+}
+
+/** Why the target refused a single document. */
+export type RejectionClass = 'mapping' | 'rejected' | 'transient';
+
+export type WriteOutcome =
+  | { readonly kind: 'written' }
+  /** The target already holds a newer version: up to date, not a failure. */
+  | { readonly kind: 'conflict' }
+  | { readonly kind: 'rejected'; readonly errorClass: RejectionClass; readonly errorType: string; readonly reason: string };

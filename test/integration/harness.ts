@@ -1,0 +1,92 @@
+// Shared test harness for the integration suite: clients of the real servers, a way to build a
+// configuration for a keyspace, and a way to run the built CLI as a user would.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client as EsClient } from '@elastic/elasticsearch';
+import cassandra from 'cassandra-driver';
+import { inject } from 'vitest';
+import { stringify } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
+
+export const endpoints = () => inject('endpoints');
+
+export function cassandraClient(): cassandra.Client {
+  const e = endpoints().cassandra;
+  return new cassandra.Client({
+    contactPoints: e.contactPoints,
+    localDataCenter: e.localDataCenter,
+    authProvider: new cassandra.auth.PlainTextAuthProvider(e.username, e.password),
+    encoding: { map: Map, set: Set },
+  });
+}
+
+export function esClient(): EsClient {
+  return new EsClient({ node: endpoints().elasticsearch.node });
+}
+
+/** The raw configuration document (as a user would write it) for some pipelines. */
+export function rawConfig(pipelines: Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const e = endpoints();
+  return {
+    cassandra: {
+      contactPoints: e.cassandra.contactPoints,
+      localDataCenter: e.cassandra.localDataCenter,
+      username: e.cassandra.username,
+      password: '${TEST_CASSANDRA_PASSWORD}',
+    },
+    elasticsearch: { node: e.elasticsearch.node },
+    pipelines,
+    ...extra,
+  };
+}
+
+export const testEnv = () => ({ TEST_CASSANDRA_PASSWORD: endpoints().cassandra.password });
+
+export function config(pipelines: Record<string, unknown>[], extra: Record<string, unknown> = {}): Readonly<Config> {
+  return parseConfig(rawConfig(pipelines, extra), testEnv());
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'cesync-test-'));
+}
+
+/** Writes a YAML configuration file and returns its path. */
+export function writeConfig(dir: string, raw: Record<string, unknown>): string {
+  const path = join(dir, 'cesync.yaml');
+  writeFileSync(path, stringify(raw));
+  return path;
+}
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the built CLI (`bin/cesync.js`) in a child process, as a user would. */
+export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/cesync.js', ...args], {
+      env: { ...process.env, ...testEnv(), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export async function recreateKeyspace(client: cassandra.Client, keyspace: string): Promise<void> {
+  await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+  await client.execute(`CREATE KEYSPACE ${keyspace} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`);
+}
+
+export async function deleteIndex(es: EsClient, index: string): Promise<void> {
+  await es.indices.delete({ index, ignore_unavailable: true });
+}

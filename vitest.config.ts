@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+// Two suites: unit (pure logic, fakes allowed) and integration (real Cassandra and
+// Elasticsearch, started by the project's own scripts in global-setup.ts).
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/integration/global-setup.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 600_000,
+          // One file at a time: the servers are shared and the machine has two cores.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
