@@ -42,6 +42,9 @@ export class CassandraTableSource implements RecordSource {
   private readonly client: CassandraClient;
   readonly schema: TableSchema;
   private readonly options: TableSourceOptions;
+  /** Progress of the current scan: token widths of all ranges and of the finished ones. */
+  private widthTotal = 0n;
+  private widthDone = 0n;
 
   constructor(client: CassandraClient, schema: TableSchema, options: TableSourceOptions) {
     this.client = client;
@@ -89,8 +92,14 @@ export class CassandraTableSource implements RecordSource {
     }
   }
 
+  fractionDone(): number {
+    return this.widthTotal > 0n ? Number((this.widthDone * 1_000_000n) / this.widthTotal) / 1_000_000 : 0;
+  }
+
   scan(options: { signal?: AbortSignal }): AsyncIterable<readonly SourceRecord[]> {
     const ranges = this.tokenRanges();
+    this.widthTotal = ranges.reduce((sum, r) => sum + rangeWidth(r), 0n);
+    this.widthDone = 0n;
     return mergeConcurrent(
       ranges.map((r) => () => this.scanRange(r, options.signal)),
       this.options.rangesInFlight,
@@ -118,10 +127,19 @@ export class CassandraTableSource implements RecordSource {
       } catch (cause) {
         throw cassandraError(cause, this.options.where);
       }
-      if (rs.rows.length > 0) yield rs.rows.map(this.toRecord);
       pageState = rs.pageState ?? undefined;
+      // Counted as done as its last page is handed on: progress, not a checkpoint.
+      if (!pageState) this.widthDone += rangeWidth(range);
+      if (rs.rows.length > 0) yield rs.rows.map(this.toRecord);
     } while (pageState);
   }
+}
+
+/** Number of tokens in a non-wrapping range (start exclusive, end inclusive; min end = ring end). */
+function rangeWidth(range: cassandra.token.TokenRange): bigint {
+  const start = BigInt(String(range.start.getValue()));
+  const end = isMinToken(range, range.end) ? 2n ** 63n - 1n : BigInt(String(range.end.getValue()));
+  return end > start ? end - start : 0n;
 }
 
 function isMinToken(range: cassandra.token.TokenRange, token: cassandra.token.Token): boolean {

@@ -16,7 +16,7 @@ export function createLogger(options: { level: string; pretty: boolean }): Logge
     redact: { paths: ['*.password', '*.apiKey', '*.*.password', '*.*.apiKey', 'password', 'apiKey'], censor: REDACTED },
   };
   if (options.pretty) {
-    return pino(base, pretty({ destination: 2, sync: true, colorize: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
+    return pino(base, pretty({ destination: 2, sync: true, colorize: true, singleLine: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss' }));
   }
   return pino(base, pino.destination({ dest: 2, sync: true }));
 }

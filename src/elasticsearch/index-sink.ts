@@ -6,7 +6,7 @@
  */
 import type { ElasticsearchClient } from './client.js';
 import { elasticsearchError } from './client.js';
-import type { DocumentSink } from '../engine/ports.js';
+import type { DocumentSink, WriteHandlers } from '../engine/ports.js';
 import type { StoredVersion, WriteOp, WriteOutcome } from '../engine/record.js';
 
 export interface IndexSinkOptions {
@@ -73,25 +73,30 @@ export class ElasticsearchIndexSink implements DocumentSink {
     return new Map(docs.map((d) => [d._id, d._source ?? {}]));
   }
 
-  async write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<number> {
+  async write(ops: AsyncIterable<WriteOp>, { onOutcome, onAcknowledged }: WriteHandlers): Promise<number> {
     const { index, metaField, bulk } = this.options;
     try {
-      const stats = await this.client.helpers.bulk<WriteOp>({
+      const helper = this.client.helpers.bulk<WriteOp>({
         datasource: ops[Symbol.asyncIterator](),
         flushBytes: bulk.flushBytes,
         flushInterval: bulk.flushIntervalMs,
         concurrency: bulk.concurrency,
-        onDocument: (op) => [
-          { index: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } },
-          { ...op.document, [metaField]: op.meta },
-        ],
+        onDocument: (op) => {
+          // The helper's running stats, read as each document is pulled: progress without a
+          // per-document success callback (which would parse every document back).
+          onAcknowledged?.(helper.stats.successful);
+          return [
+            { index: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } },
+            { ...op.document, [metaField]: op.meta },
+          ];
+        },
         onDrop: (dropped) => {
           const action = (dropped.operation as { index: { _id: string; version: number } }).index;
           const op: WriteOp = { id: action._id, version: action.version, document: {}, meta: {} };
           onOutcome(op, outcomeOf(dropped.status, dropped.error));
         },
       });
-      return stats.successful;
+      return (await helper).successful;
     } catch (cause) {
       throw elasticsearchError(cause, this.options.where);
     }

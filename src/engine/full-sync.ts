@@ -16,7 +16,11 @@ export interface FullSyncDeps {
   readonly source: RecordSource;
   readonly sink: DocumentSink;
   readonly failures: FailureSink;
-  /** Called with the running counters after each batch; for progress bars and logs. */
+  /**
+   * Called with the running counters after each batch; for progress bars and logs.
+   * `estimatedTotal` is the row count extrapolated from the share of the table scanned, else
+   * the store's own estimate, else undefined.
+   */
   readonly onProgress?: (counters: Readonly<RunCounters>, estimatedTotal: number | undefined) => void;
   readonly now?: () => number;
 }
@@ -36,7 +40,11 @@ export async function fullSync(deps: FullSyncDeps, options: FullSyncOptions): Pr
   const { pipeline, signal } = options;
 
   const { created: indexCreated, empty } = await sink.prepare();
-  const estimatedTotal = await source.estimateCount();
+  const storeEstimate = await source.estimateCount();
+  const estimate = () => {
+    const f = source.fractionDone();
+    return f > 0 ? Math.max(counters.read, Math.round(counters.read / f)) : storeEstimate;
+  };
 
   async function* plannedWrites(): AsyncGenerator<WriteOp> {
     for await (const batch of source.scan({ signal })) {
@@ -61,7 +69,7 @@ export async function fullSync(deps: FullSyncDeps, options: FullSyncOptions): Pr
           else counters.unchanged += 1; // the target is newer: leave it
         }
       }
-      deps.onProgress?.(counters, estimatedTotal);
+      deps.onProgress?.(counters, estimate());
     }
   }
 
@@ -82,12 +90,15 @@ export async function fullSync(deps: FullSyncDeps, options: FullSyncOptions): Pr
   };
 
   try {
-    counters.indexed = await sink.write(plannedWrites(), onOutcome);
+    counters.indexed = await sink.write(plannedWrites(), {
+      onOutcome,
+      onAcknowledged: (written) => (counters.indexed = written),
+    });
     await sink.refresh();
   } finally {
     await failures.close();
   }
-  deps.onProgress?.(counters, estimatedTotal);
+  deps.onProgress?.(counters, counters.read);
 
   const finished = now();
   const durationMs = finished - started;

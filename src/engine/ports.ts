@@ -13,6 +13,8 @@ export interface RecordSource {
   scan(options: { signal?: AbortSignal }): AsyncIterable<readonly SourceRecord[]>;
   /** A rough row count for progress, or undefined when the store cannot tell cheaply. */
   estimateCount(): Promise<number | undefined>;
+  /** Share of the table scanned so far, 0..1 (completed token ranges, by width). */
+  fractionDone(): number;
 }
 
 /** A target of documents that enforces versions itself. */
@@ -26,11 +28,17 @@ export interface DocumentSink {
   /**
    * Applies every op with a version guard (an equal or newer stored version wins only when
    * newer: external_gte). Calls `onOutcome` once per op whose outcome is a conflict or a
-   * rejection; resolves with the number written. Rejects when a request fails after retries.
+   * rejection, and `onAcknowledged` now and then with the running count of documents written;
+   * resolves with the number written. Rejects when a request fails after retries.
    */
-  write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<number>;
+  write(ops: AsyncIterable<WriteOp>, handlers: WriteHandlers): Promise<number>;
   /** Makes acknowledged writes visible to search. */
   refresh(): Promise<void>;
+}
+
+export interface WriteHandlers {
+  readonly onOutcome: (op: WriteOp, outcome: WriteOutcome) => void;
+  readonly onAcknowledged?: (written: number) => void;
 }
 
 /** Where failed documents go; see failure-ledger.ts. */

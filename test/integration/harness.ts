@@ -90,3 +90,8 @@ export async function recreateKeyspace(client: cassandra.Client, keyspace: strin
 export async function deleteIndex(es: EsClient, index: string): Promise<void> {
   await es.indices.delete({ index, ignore_unavailable: true });
 }
+
+/** Validates a raw configuration document with the test environment. */
+export function parseRaw(raw: Record<string, unknown>): Readonly<Config> {
+  return parseConfig(raw, testEnv());
+}

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { fullSync } from '../../src/engine/full-sync.js';
 import { MemoryFailureLedger } from '../../src/engine/failure-ledger.js';
-import type { DocumentSink, RecordSource } from '../../src/engine/ports.js';
-import type { SourceRecord, StoredVersion, WriteOp, WriteOutcome } from '../../src/engine/record.js';
+import type { DocumentSink, RecordSource, WriteHandlers } from '../../src/engine/ports.js';
+import type { SourceRecord, StoredVersion, WriteOp } from '../../src/engine/record.js';
 
 /** An in-memory index that enforces external_gte versions like Elasticsearch. */
 class MemoryIndex implements DocumentSink {
@@ -23,7 +23,7 @@ class MemoryIndex implements DocumentSink {
   async fetch(ids: readonly string[]) {
     return new Map(ids.filter((id) => this.docs.has(id)).map((id) => [id, this.docs.get(id)!.body]));
   }
-  async write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, o: WriteOutcome) => void) {
+  async write(ops: AsyncIterable<WriteOp>, { onOutcome }: WriteHandlers) {
     let written = 0;
     for await (const op of ops) {
       this.writes += 1;
@@ -45,6 +45,7 @@ const source = (records: SourceRecord[], batch = 2): RecordSource => ({
   async estimateCount() {
     return records.length;
   },
+  fractionDone: () => 0,
   async *scan() {
     for (let i = 0; i < records.length; i += batch) yield records.slice(i, i + batch);
   },

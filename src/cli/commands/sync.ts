@@ -69,18 +69,20 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
         plog.info('full sync started');
         const progress = createProgress(pipeline.name, ctx.interactive && !flags.quiet);
         const ledger = new NdjsonFailureLedger(ledgerPath);
+        let report: RunReport;
         try {
-          const report = await syncPipeline(stores, pipeline, {
+          report = await syncPipeline(stores, pipeline, {
             failures: ledger,
             failureLedgerPath: ledgerPath,
             signal: ctx.signal,
             onProgress: (c, total) => progress.update(c, total),
           });
-          reports.push(report);
-          plog.info({ read: report.read, indexed: report.indexed, unchanged: report.unchanged, failed: report.failed, durationMs: report.durationMs }, 'full sync finished');
         } finally {
           progress.stop();
         }
+        reports.push(report);
+        const { read, indexed, unchanged, failed, durationMs } = report;
+        plog.info({ read, indexed, unchanged, failed, durationMs }, 'full sync finished');
       }
     } finally {
       await stores.close();
