@@ -11,6 +11,8 @@ export type ErrorCode =
   | 'STORE_UNAVAILABLE' // a store did not answer after retries
   | 'STORE_AUTH' // a store refused our credentials
   | 'STORE_REQUEST' // a store refused a request for another reason
+  | 'STATE_INVALID' // saved pipeline state is damaged
+  | 'GUARD' // refused by a safety guard (--max-changes) before writing anything
   | 'INTERRUPTED'; // stopped by a signal
 
 export class CesyncError extends Error {
@@ -26,7 +28,7 @@ export class CesyncError extends Error {
  * Exit codes, documented in the README:
  * 0 success; 1 the run finished but some documents failed (see the failure ledger);
  * 2 bad usage or configuration; 3 a store is unreachable or refused us; 4 interrupted;
- * 70 an unexpected internal error.
+ * 5 refused by a guard (--max-changes) before anything was written; 70 an unexpected internal error.
  */
 export const EXIT = Object.freeze({
   OK: 0,
@@ -34,6 +36,7 @@ export const EXIT = Object.freeze({
   USAGE: 2,
   STORE: 3,
   INTERRUPTED: 4,
+  GUARD: 5,
   INTERNAL: 70,
 });
 
@@ -44,6 +47,7 @@ export function exitCodeOf(error: unknown): number {
     case 'CONFIG_INVALID':
     case 'CONFIG_NOT_FOUND':
     case 'SCHEMA_MISMATCH':
+    case 'STATE_INVALID':
       return EXIT.USAGE;
     case 'STORE_UNAVAILABLE':
     case 'STORE_AUTH':
@@ -51,5 +55,7 @@ export function exitCodeOf(error: unknown): number {
       return EXIT.STORE;
     case 'INTERRUPTED':
       return EXIT.INTERRUPTED;
+    case 'GUARD':
+      return EXIT.GUARD;
   }
 }

@@ -1,18 +1,20 @@
 /**
- * A Cassandra table as a RecordSource: a token-range scan, in parallel, converting each row to
- * a document with its id and version.
+ * A Cassandra table as a RecordSource: a token-range scan in parallel, or reads of given keys,
+ * converting each row to a document with its id and version.
  *
- * Ranges are start-exclusive, end-inclusive (the driver's TokenRange). The ring is split into
- * at least `splits` ranges; `rangesInFlight` of them are read at once, each page by page
- * (`pageSize` rows, explicit paging state), so memory holds at most rangesInFlight pages.
+ * Spans are start-exclusive, end-inclusive (as the driver's TokenRange); `end: null` is the end
+ * of the ring. The ring is split into at least `splits` spans; `rangesInFlight` of them are read
+ * at once, each page by page (`pageSize` rows, explicit paging state), so memory holds at most
+ * `rangesInFlight` pages.
  */
 import cassandra from 'cassandra-driver';
-import type { RecordSource } from '../engine/ports.js';
-import type { SourceRecord } from '../engine/record.js';
+import type { ParsedKey, RecordSource, SpanProgress, TokenSpan } from '../engine/ports.js';
+import type { SourceBatch, SourceRecord } from '../engine/record.js';
 import { mergeConcurrent } from '../streams/merge-concurrent.js';
 import { cassandraError, type CassandraClient } from './client.js';
-import { compileDocumentId, type IdFormat } from './document-id.js';
+import { compileDocumentId, splitDelimitedId, type IdFormat } from './document-id.js';
 import { T } from './cql-type.js';
+import { parseKeyValue } from './key-parser.js';
 import { checkVersionColumn, quoteIdentifier, writetimeSelector, type TableSchema, type VersionSource } from './table-schema.js';
 import { compileConverter } from './value-converter.js';
 
@@ -24,6 +26,8 @@ export interface TableSourceOptions {
   readonly id: IdFormat;
   /** Shown in errors: where Cassandra is. */
   readonly where: string;
+  /** Key reads in flight for `read` (targeted sync). */
+  readonly keyReadsInFlight?: number;
 }
 
 /**
@@ -34,15 +38,19 @@ export const CONSTANT_VERSION = 1;
 
 const TOKEN_ALIAS = 'cesync__token';
 const wtAlias = (i: number) => `cesync__wt${i}`;
+const RING_END = 2n ** 63n - 1n;
 
 export class CassandraTableSource implements RecordSource {
-  private readonly select: string;
-  private readonly selectAll: string;
-  private readonly toRecord: (row: cassandra.types.Row) => SourceRecord;
-  private readonly client: CassandraClient;
   readonly schema: TableSchema;
+  private readonly client: CassandraClient;
   private readonly options: TableSourceOptions;
-  /** Progress of the current scan: token widths of all ranges and of the finished ones. */
+  private readonly selectSpan: string;
+  private readonly selectToEnd: string;
+  private readonly selectKey: string;
+  private readonly toRecord: (row: cassandra.types.Row) => SourceRecord;
+  private readonly idOf: (doc: Readonly<Record<string, unknown>>) => string;
+  private readonly keyConverters: readonly ((v: unknown) => unknown)[];
+  /** Progress of the current scan: token widths of all spans and of the finished ones. */
   private widthTotal = 0n;
   private widthDone = 0n;
 
@@ -57,13 +65,15 @@ export class CassandraTableSource implements RecordSource {
       `token(${pk}) AS ${TOKEN_ALIAS}`,
       ...schema.columns.map((c) => quoteIdentifier(c.name)),
       ...wtColumns.map((c, i) => `${writetimeSelector(c)} AS ${wtAlias(i)}`),
-    ];
+    ].join(', ');
     const from = `FROM ${quoteIdentifier(schema.keyspace)}.${quoteIdentifier(schema.table)}`;
-    this.select = `SELECT ${selectors.join(', ')} ${from} WHERE token(${pk}) > ? AND token(${pk}) <= ?`;
-    this.selectAll = `SELECT ${selectors.join(', ')} ${from} WHERE token(${pk}) > ?`;
+    this.selectSpan = `SELECT ${selectors} ${from} WHERE token(${pk}) > ? AND token(${pk}) <= ?`;
+    this.selectToEnd = `SELECT ${selectors} ${from} WHERE token(${pk}) > ?`;
+    this.selectKey = `SELECT ${selectors} ${from} WHERE ${schema.keyColumns.map((k) => `${quoteIdentifier(k)} = ?`).join(' AND ')}`;
 
     const converters = schema.columns.map((c) => [c.name, compileConverter(c.type)] as const);
-    const idOf = compileDocumentId(schema.keyColumns, options.id);
+    this.keyConverters = schema.keyColumns.map((k) => compileConverter(schema.columns.find((c) => c.name === k)!.type));
+    this.idOf = compileDocumentId(schema.keyColumns, options.id);
     const wtNames = wtColumns.map((_c, i) => wtAlias(i));
     const versionOf = versionColumn ? versionFromColumn(versionColumn.name, versionColumn.type.code) : versionFromWritetimes(wtNames);
 
@@ -71,7 +81,7 @@ export class CassandraTableSource implements RecordSource {
       const document: Record<string, unknown> = {};
       for (const [name, conv] of converters) document[name] = conv(row[name]);
       return {
-        id: idOf(document),
+        id: this.idOf(document),
         version: versionOf(row),
         document,
         meta: { token: JSON.rawJSON(String(row[TOKEN_ALIAS])) },
@@ -96,28 +106,30 @@ export class CassandraTableSource implements RecordSource {
     return this.widthTotal > 0n ? Number((this.widthDone * 1_000_000n) / this.widthTotal) / 1_000_000 : 0;
   }
 
-  scan(options: { signal?: AbortSignal }): AsyncIterable<readonly SourceRecord[]> {
-    const ranges = this.tokenRanges();
-    this.widthTotal = ranges.reduce((sum, r) => sum + rangeWidth(r), 0n);
-    this.widthDone = 0n;
+  spans(): TokenSpan[] {
+    const ring = [...this.client.metadata.getTokenRanges()];
+    const perRange = Math.max(1, Math.ceil(this.options.splits / Math.max(1, ring.length)));
+    const spans = ring
+      .flatMap((r) => r.splitEvenly(perRange))
+      .flatMap((r) => r.unwrap())
+      .map((r) => ({ start: String(r.start.getValue()), end: isMinToken(r, r.end) ? null : String(r.end.getValue()) }));
+    return spans.sort((a, b) => (BigInt(a.start) < BigInt(b.start) ? -1 : 1));
+  }
+
+  scan(spans: readonly SpanProgress[], options: { signal?: AbortSignal }): AsyncIterable<SourceBatch> {
+    this.widthTotal = spans.reduce((sum, s) => sum + spanWidth(s), 0n);
+    this.widthDone = spans.filter((s) => s.done).reduce((sum, s) => sum + spanWidth(s), 0n);
+    const todo = spans.map((s, i) => [s, i] as const).filter(([s]) => !s.done);
     return mergeConcurrent(
-      ranges.map((r) => () => this.scanRange(r, options.signal)),
+      todo.map(([s, i]) => () => this.scanSpan(s, i, options.signal)),
       this.options.rangesInFlight,
     );
   }
 
-  /** The ring split into at least `splits` non-wrapping ranges. */
-  private tokenRanges(): cassandra.token.TokenRange[] {
-    const ring = [...this.client.metadata.getTokenRanges()];
-    const perRange = Math.max(1, Math.ceil(this.options.splits / Math.max(1, ring.length)));
-    return ring.flatMap((r) => r.splitEvenly(perRange)).flatMap((r) => r.unwrap());
-  }
-
-  private async *scanRange(range: cassandra.token.TokenRange, signal?: AbortSignal): AsyncGenerator<SourceRecord[]> {
-    // A range ending at the ring's minimum token runs to the end of the ring.
-    const toEnd = isMinToken(range, range.end);
-    const query = toEnd ? this.selectAll : this.select;
-    const params = toEnd ? [range.start.getValue()] : [range.start.getValue(), range.end.getValue()];
+  private async *scanSpan(span: SpanProgress, index: number, signal?: AbortSignal): AsyncGenerator<SourceBatch> {
+    const from = span.after ?? span.start;
+    const query = span.end === null ? this.selectToEnd : this.selectSpan;
+    const params = span.end === null ? [long(from)] : [long(from), long(span.end)];
     let pageState: string | undefined;
     do {
       if (signal?.aborted) return;
@@ -128,17 +140,77 @@ export class CassandraTableSource implements RecordSource {
         throw cassandraError(cause, this.options.where);
       }
       pageState = rs.pageState ?? undefined;
-      // Counted as done as its last page is handed on: progress, not a checkpoint.
-      if (!pageState) this.widthDone += rangeWidth(range);
-      if (rs.rows.length > 0) yield rs.rows.map(this.toRecord);
+      const last = !pageState;
+      const rows = rs.rows;
+      // Resume point: just before the last row's token, so a partition that continues on the next
+      // page is read again whole (writes are idempotent) rather than cut.
+      const lastToken = rows.length > 0 ? BigInt(String(rows[rows.length - 1]![TOKEN_ALIAS])) - 1n : undefined;
+      if (last) this.widthDone += spanWidth(span);
+      if (rows.length > 0 || last) {
+        yield {
+          records: rows.map(this.toRecord),
+          position: { span: index, after: lastToken !== undefined ? maxToken(lastToken, from) : from, last },
+        };
+      }
     } while (pageState);
+  }
+
+  keyColumns(): readonly string[] {
+    return this.schema.keyColumns;
+  }
+
+  parseKey(parts: readonly string[]): ParsedKey | { error: string } {
+    const values: unknown[] = [];
+    const doc: Record<string, unknown> = {};
+    for (let i = 0; i < this.schema.keyColumns.length; i++) {
+      const name = this.schema.keyColumns[i]!;
+      const col = this.schema.columns.find((c) => c.name === name)!;
+      const parsed = parseKeyValue(col.type, parts[i] ?? '');
+      if (!parsed.ok) return { error: `${name}: ${parsed.error}` };
+      values.push(parsed.value);
+      doc[name] = this.keyConverters[i]!(parsed.value);
+    }
+    return { id: this.idOf(doc), values };
+  }
+
+  idParts(id: string): string[] {
+    if (this.schema.keyColumns.length === 1) return [id];
+    if (this.options.id.format === 'json') {
+      try {
+        const parts = JSON.parse(id) as unknown;
+        return Array.isArray(parts) ? parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))) : [id];
+      } catch {
+        return [id];
+      }
+    }
+    return splitDelimitedId(id, this.options.id.separator);
+  }
+
+  async *read(keys: readonly ParsedKey[], options: { signal?: AbortSignal }): AsyncGenerator<SourceBatch> {
+    const chunk = Math.max(1, this.options.keyReadsInFlight ?? 64);
+    for (let i = 0; i < keys.length; i += chunk) {
+      if (options.signal?.aborted) return;
+      let results: cassandra.types.ResultSet[];
+      try {
+        results = await Promise.all(
+          keys.slice(i, i + chunk).map((k) => this.client.execute(this.selectKey, [...k.values], { prepare: true })),
+        );
+      } catch (cause) {
+        throw cassandraError(cause, this.options.where);
+      }
+      const records = results.flatMap((rs) => rs.rows.map(this.toRecord));
+      if (records.length > 0) yield { records };
+    }
   }
 }
 
-/** Number of tokens in a non-wrapping range (start exclusive, end inclusive; min end = ring end). */
-function rangeWidth(range: cassandra.token.TokenRange): bigint {
-  const start = BigInt(String(range.start.getValue()));
-  const end = isMinToken(range, range.end) ? 2n ** 63n - 1n : BigInt(String(range.end.getValue()));
+const long = (token: string) => cassandra.types.Long.fromString(token);
+const maxToken = (a: bigint, b: string) => (a > BigInt(b) ? a.toString() : b);
+
+/** Number of tokens in a span (start exclusive, end inclusive). */
+function spanWidth(s: TokenSpan): bigint {
+  const start = BigInt(s.start);
+  const end = s.end === null ? RING_END : BigInt(s.end);
   return end > start ? end - start : 0n;
 }
 

@@ -6,6 +6,8 @@ import { Command, CommanderError } from 'commander';
 import { redactText } from '../config/redact.js';
 import { CesyncError, EXIT, exitCodeOf } from '../errors.js';
 import { configCommand } from './commands/config.js';
+import { retryCommand } from './commands/retry.js';
+import { statusCommand } from './commands/status.js';
 import { syncCommand } from './commands/sync.js';
 import type { CliContext } from './context.js';
 
@@ -39,6 +41,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) });
   program.addCommand(syncCommand(ctx, (code) => (exitCode = code)));
+  program.addCommand(retryCommand(ctx, (code) => (exitCode = code)));
+  program.addCommand(statusCommand(ctx));
   program.addCommand(configCommand(ctx));
   for (const c of program.commands) c.exitOverride();
 

@@ -4,6 +4,10 @@ import { configPath, loadConfig, type ConfigOverrides } from '../config/load.js'
 import { secretValues } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import type { CliContext } from './context.js';
+import { writeFile } from 'node:fs/promises';
+import type { RunReport } from '../engine/run-report.js';
+import type { ThrottleOptions } from '../engine/throttle.js';
+import { CesyncError, EXIT } from '../errors.js';
 
 export function addConfigOption(cmd: Command): Command {
   return cmd.option('-c, --config <file>', 'configuration file (YAML); default: $CESYNC_CONFIG');
@@ -13,6 +17,37 @@ export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+export function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a whole number >= 0');
+  return n;
+}
+
+/** Throttle flags, or undefined to use the pipeline's configured throttle. */
+export function throttleOptions(f: { blockSize?: number; sleep?: number; rate?: number }): ThrottleOptions | undefined {
+  if (f.blockSize === undefined && f.sleep === undefined && f.rate === undefined) return undefined;
+  if ((f.blockSize === undefined) !== (f.sleep === undefined)) throw new CesyncError('USAGE', '--block-size and --sleep go together');
+  return { blockSize: f.blockSize, sleepMs: f.sleep, ratePerSecond: f.rate };
+}
+
+/** Prints the summary (or JSON) and writes --report. */
+export async function writeReports(
+  ctx: CliContext,
+  reports: readonly RunReport[],
+  flags: { report?: string; json?: boolean },
+  summarise: (r: RunReport) => string,
+): Promise<void> {
+  if (flags.report) await writeFile(flags.report, `${JSON.stringify({ reports }, null, 2)}\n`);
+  ctx.stdout.write(flags.json ? `${JSON.stringify({ reports }, null, 2)}\n` : `${reports.map(summarise).join('\n')}\n`);
+}
+
+/** 4 when interrupted, 1 when documents failed or requested ids were missing, else 0. */
+export function exitCodeOfReports(reports: readonly RunReport[], signal: AbortSignal): number {
+  if (signal.aborted || reports.some((r) => r.interrupted)) return EXIT.INTERRUPTED;
+  if (reports.some((r) => r.failed > 0 || r.malformed > 0 || (r.missing > 0 && r.deleted < r.missing && !r.dryRun))) return EXIT.DOCUMENTS_FAILED;
+  return EXIT.OK;
 }
 
 export const logLevelOption = () =>

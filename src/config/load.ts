@@ -97,6 +97,7 @@ function applyEnvAndFlags(raw: unknown, env: Env, o: ConfigOverrides): unknown {
   setIf(es, 'apiKey', env.CESYNC_ES_API_KEY);
   setIf(es, 'username', env.CESYNC_ES_USERNAME);
   setIf(es, 'password', env.CESYNC_ES_PASSWORD);
+  if (env.CESYNC_API_KEY) root.api = { ...asObj(root.api), key: env.CESYNC_API_KEY };
   setIf(cassandra, 'contactPoints', o.cassandraContactPoints);
   setIf(es, 'node', o.elasticsearchNode);
   if (root.cassandra !== undefined || Object.keys(cassandra).length) root.cassandra = cassandra;

@@ -64,6 +64,36 @@ const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$|^"[^"]+"$/, 'a CQL identifier (letters, digits, underscore, or "quoted")');
 
+const throttleSchema = z
+  .strictObject({
+    blockSize: z.number().int().min(1).optional().describe('Pause after every this many writes (with sleepMs).'),
+    sleepMs: z.number().int().min(0).optional().describe('Length of the pause after each block, milliseconds.'),
+    ratePerSecond: z.number().positive().optional().describe('At most this many writes per second.'),
+  })
+  .describe('Slow writes down to run beside production traffic.');
+
+const stateSchema = z
+  .strictObject({
+    store: z
+      .enum(['cassandra', 'file'])
+      .default('cassandra')
+      .describe('Where pipeline progress is kept: a table in the synced Cassandra, or a local JSON file.'),
+    keyspace: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('cesync').describe('Keyspace of the state table (store: cassandra).'),
+    replication: z
+      .record(z.string(), z.union([z.string(), z.number()]))
+      .default({ class: 'SimpleStrategy', replication_factor: 1 })
+      .describe('Replication of that keyspace when cesync creates it.'),
+    path: z.string().default('cesync-state.json').describe('State file (store: file).'),
+  })
+  .describe('The state store: one entry per pipeline (progress, last run).');
+
+const apiSchema = z
+  .strictObject({
+    key: z.string().min(16, 'at least 16 characters').optional().describe('Bearer key of the HTTP API; or CESYNC_API_KEY.'),
+    maxIds: z.number().int().min(1).max(100_000).default(1000).describe('Most objectIds accepted in one request.'),
+  })
+  .describe('The HTTP API of `cesync serve`.');
+
 export const pipelineSchema = z
   .strictObject({
     name: z
@@ -114,6 +144,7 @@ export const pipelineSchema = z
       .record(z.string(), z.unknown())
       .optional()
       .describe('Settings used only when cesync creates the index (e.g. number_of_shards).'),
+    throttle: throttleSchema.optional(),
   })
   .describe('One table-to-index sync.');
 
@@ -130,6 +161,14 @@ export const configSchema = z
       .string()
       .default('cesync-failures.ndjson')
       .describe('NDJSON file that failed documents are appended to.'),
+    maxChanges: z
+      .number()
+      .int()
+      .min(0)
+      .default(1000)
+      .describe('A targeted sync or repair that would change more documents stops before writing (--yes goes on).'),
+    state: stateSchema.prefault({}),
+    api: apiSchema.prefault({}),
   })
   .describe('cesync configuration.');
 

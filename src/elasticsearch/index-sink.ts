@@ -6,7 +6,7 @@
  */
 import type { ElasticsearchClient } from './client.js';
 import { elasticsearchError } from './client.js';
-import type { DocumentSink, WriteHandlers } from '../engine/ports.js';
+import type { DocumentSink } from '../engine/ports.js';
 import type { StoredVersion, WriteOp, WriteOutcome } from '../engine/record.js';
 
 export interface IndexSinkOptions {
@@ -35,12 +35,12 @@ export class ElasticsearchIndexSink implements DocumentSink {
     this.options = options;
   }
 
-  async prepare(): Promise<{ created: boolean; empty: boolean }> {
+  async prepare(options: { create?: boolean } = {}): Promise<{ created: boolean; empty: boolean; exists: boolean }> {
     const { index } = this.options;
     try {
-      const exists = await this.client.indices.exists({ index });
+      let exists = await this.client.indices.exists({ index });
       let created = false;
-      if (!exists) {
+      if (!exists && options.create !== false) {
         try {
           await this.client.indices.create({ index, mappings: this.options.mapping, settings: this.options.settings });
           created = true;
@@ -48,9 +48,10 @@ export class ElasticsearchIndexSink implements DocumentSink {
           // Another process created it between our check and our create: use theirs.
           if ((e as { body?: { error?: { type?: string } } }).body?.error?.type !== 'resource_already_exists_exception') throw e;
         }
+        exists = true;
       }
-      const { count } = await this.client.count({ index });
-      return { created, empty: count === 0 };
+      const empty = exists ? (await this.client.count({ index })).count === 0 : true;
+      return { created, empty, exists };
     } catch (cause) {
       throw elasticsearchError(cause, this.options.where);
     }
@@ -73,30 +74,41 @@ export class ElasticsearchIndexSink implements DocumentSink {
     return new Map(docs.map((d) => [d._id, d._source ?? {}]));
   }
 
-  async write(ops: AsyncIterable<WriteOp>, { onOutcome, onAcknowledged }: WriteHandlers): Promise<number> {
+  async write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<void> {
     const { index, metaField, bulk } = this.options;
+    // Ops sent and not yet answered, by id, so each answer reaches the op it belongs to.
+    const inFlight = new Map<string, WriteOp[]>();
+    const settle = (id: string, outcome: (op: WriteOp) => WriteOutcome) => {
+      const queue = inFlight.get(id);
+      const op = queue?.shift();
+      if (!op) return;
+      if (queue!.length === 0) inFlight.delete(id);
+      onOutcome(op, outcome(op));
+    };
     try {
-      const helper = this.client.helpers.bulk<WriteOp>({
+      await this.client.helpers.bulk<WriteOp>({
         datasource: ops[Symbol.asyncIterator](),
         flushBytes: bulk.flushBytes,
         flushInterval: bulk.flushIntervalMs,
         concurrency: bulk.concurrency,
         onDocument: (op) => {
-          // The helper's running stats, read as each document is pulled: progress without a
-          // per-document success callback (which would parse every document back).
-          onAcknowledged?.(helper.stats.successful);
-          return [
-            { index: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } },
-            { ...op.document, [metaField]: op.meta },
-          ];
+          const queue = inFlight.get(op.id);
+          if (queue) queue.push(op);
+          else inFlight.set(op.id, [op]);
+          if (op.kind === 'delete') return { delete: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } };
+          // The document was serialised once by the planner; its metadata is spliced in as text.
+          return [{ index: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } }, withMeta(op.json, metaField, op.meta)];
+        },
+        onSuccess: ({ result }) => {
+          const item = (result.index ?? result.delete)!;
+          settle(item._id!, (op) => (op.kind === 'delete' ? { kind: 'deleted' } : { kind: 'written', created: item.result === 'created' }));
         },
         onDrop: (dropped) => {
-          const action = (dropped.operation as { index: { _id: string; version: number } }).index;
-          const op: WriteOp = { id: action._id, version: action.version, document: {}, meta: {} };
-          onOutcome(op, outcomeOf(dropped.status, dropped.error));
+          const action = dropped.operation as { index?: { _id: string }; delete?: { _id: string } };
+          const id = (action.index ?? action.delete)!._id;
+          settle(id, (op) => (op.kind === 'delete' && dropped.status === 404 ? { kind: 'deleted' } : outcomeOf(dropped.status, dropped.error)));
         },
       });
-      return (await helper).successful;
     } catch (cause) {
       throw elasticsearchError(cause, this.options.where);
     }
@@ -122,6 +134,12 @@ export class ElasticsearchIndexSink implements DocumentSink {
       throw elasticsearchError(cause, this.options.where);
     }
   }
+}
+
+/** `{"a":1}` + meta -> `{"a":1,"_cesync":{...}}`, without parsing the document again. */
+function withMeta(json: string, field: string, meta: Readonly<Record<string, unknown>>): string {
+  const tail = `${JSON.stringify(field)}:${JSON.stringify(meta)}}`;
+  return json === '{}' ? `{${tail}` : `${json.slice(0, -1)},${tail}`;
 }
 
 function outcomeOf(status: number, error: { type?: string; reason?: string | null; caused_by?: { reason?: string | null } } | null): WriteOutcome {

@@ -1,21 +1,32 @@
 /**
- * Full sync of one pipeline: every record of the source goes to the sink, guarded by versions.
+ * Full sync of one pipeline: every record of the source goes to the sink, guarded by versions,
+ * resumable.
  *
- * Data flows one way: source -> decide (write-plan) -> sink -> acknowledged -> counters.
- * The sink pulls planned writes from an async generator, so reading never runs ahead of writing
- * by more than the sink's in-flight requests and the source's pages: memory stays flat.
+ * Data flows one way: source -> plan (planner.ts) -> sink -> acknowledged -> checkpoint. The
+ * sink pulls planned writes from an async generator, so reading never runs ahead of writing by
+ * more than the sink's requests in flight and the source's pages: memory stays flat.
+ *
+ * Resume: the table is read as token spans; each span's progress is saved in the state store
+ * only after the target answered for every write before it (span-checkpoints.ts). A run that
+ * stops for any reason (signal, store down, kill -9) leaves the saved progress of the spans, and
+ * the next run of the pipeline continues from there unless told to restart.
  */
-import { digestOf } from './digest.js';
-import type { DocumentSink, FailureSink, RecordSource } from './ports.js';
-import type { SourceRecord, WriteOp, WriteOutcome } from './record.js';
-import { isRemovalOf } from './removal.js';
+import { randomUUID } from 'node:crypto';
+import { applyPlanned } from './apply.js';
+import { PlanFile } from './plan-file.js';
+import { planBatches } from './planner.js';
+import type { DocumentSink, FailureSink, PipelineState, RecordSource, SpanProgress, StateStore } from './ports.js';
 import { emptyCounters, type RunCounters, type RunReport } from './run-report.js';
-import { decide } from './write-plan.js';
+import { SpanCheckpoints } from './span-checkpoints.js';
+import type { Clock, ThrottleOptions } from './throttle.js';
+import type { ScanPosition, SourceBatch } from './record.js';
 
-export interface FullSyncDeps {
+export interface SyncDeps {
   readonly source: RecordSource;
   readonly sink: DocumentSink;
   readonly failures: FailureSink;
+  /** Where progress is saved; without one a full sync cannot resume. */
+  readonly state?: StateStore;
   /**
    * Called with the running counters after each batch; for progress bars and logs.
    * `estimatedTotal` is the row count extrapolated from the share of the table scanned, else
@@ -23,6 +34,7 @@ export interface FullSyncDeps {
    */
   readonly onProgress?: (counters: Readonly<RunCounters>, estimatedTotal: number | undefined) => void;
   readonly now?: () => number;
+  readonly clock?: Clock;
 }
 
 export interface FullSyncOptions {
@@ -30,93 +42,152 @@ export interface FullSyncOptions {
   readonly index: string;
   readonly failureLedgerPath?: string;
   readonly signal?: AbortSignal;
+  /** Ignore saved progress and read the whole table. */
+  readonly restart?: boolean;
+  /** Write nothing; plan instead (every id per action into `planPath`). */
+  readonly dryRun?: boolean;
+  readonly planPath?: string;
+  readonly throttle?: ThrottleOptions;
+  /** How often span progress is saved while running (milliseconds). */
+  readonly checkpointIntervalMs?: number;
 }
 
-export async function fullSync(deps: FullSyncDeps, options: FullSyncOptions): Promise<RunReport> {
+export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promise<RunReport> {
   const now = deps.now ?? Date.now;
   const started = now();
   const counters = emptyCounters();
-  const { source, sink, failures } = deps;
-  const { pipeline, signal } = options;
+  const { source, sink, failures, state } = deps;
+  const { pipeline, signal, dryRun = false } = options;
 
-  const { created: indexCreated, empty } = await sink.prepare();
+  const target = await sink.prepare({ create: !dryRun });
+  const saved = options.restart || dryRun ? undefined : await state?.load(pipeline);
+  const resumable = saved && saved.status !== 'finished' && saved.spans.length > 0;
+  const spans: SpanProgress[] = resumable ? [...saved.spans] : source.spans().map((s) => ({ ...s, done: false }));
+  const resumedSpans = spans.filter((s) => s.done).length;
+
+  // Rows this run will read, extrapolated from the spans it finished: rows in them over the
+  // share of the ring they cover (the store's own estimate until one span is done).
   const storeEstimate = await source.estimateCount();
-  const estimate = () => {
-    const f = source.fractionDone();
-    return f > 0 ? Math.max(counters.read, Math.round(counters.read / f)) : storeEstimate;
+  const spanRows = new Map<number, number>();
+  let rowsInFinishedSpans = 0;
+  let fractionAtStart: number | undefined;
+  const countBatch = (position: ScanPosition | undefined, rows: number) => {
+    if (!position) return;
+    const n = (spanRows.get(position.span) ?? 0) + rows;
+    if (position.last) {
+      spanRows.delete(position.span);
+      rowsInFinishedSpans += n;
+    } else spanRows.set(position.span, n);
+  };
+  const progress = () => {
+    const f = source.fractionDone() - (fractionAtStart ?? 0);
+    const estimate = f > 0 && rowsInFinishedSpans > 0 ? Math.round((rowsInFinishedSpans / f) * (1 - (fractionAtStart ?? 0))) : storeEstimate;
+    deps.onProgress?.(counters, estimate === undefined ? undefined : Math.max(counters.read, estimate));
+  };
+  // An index that was empty when the run began needs no lookups: every record is new to it.
+  const scanned = source.scan(spans, { signal });
+  fractionAtStart = source.fractionDone();
+  const planned = planBatches(counted(scanned, countBatch), sink, { lookups: target.exists && !target.empty });
+
+  const report = (extra: Partial<RunReport> = {}): RunReport => {
+    const finished = now();
+    const durationMs = finished - started;
+    return {
+      pipeline,
+      mode: 'full',
+      dryRun,
+      ...counters,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(finished).toISOString(),
+      durationMs,
+      rowsPerSecond: durationMs > 0 ? (counters.read * 1000) / durationMs : counters.read,
+      interrupted: signal?.aborted ?? false,
+      resumedSpans,
+      totalSpans: spans.length,
+      index: options.index,
+      indexCreated: target.created,
+      failureLedger: counters.failed > 0 ? options.failureLedgerPath : undefined,
+      planFile: undefined,
+      samples: undefined,
+      inputProblems: [],
+      ...extra,
+    };
   };
 
-  async function* plannedWrites(): AsyncGenerator<WriteOp> {
-    for await (const batch of source.scan({ signal })) {
-      counters.read += batch.length;
-      // An index that was empty when the run began needs no lookups: every record is new to it,
-      // and anything written meanwhile by others is still settled by the version guard.
-      const stored = empty ? new Map() : await sink.lookup(batch.map((r) => r.id));
-      const removalChecks: { record: SourceRecord; digest: string; storedVersion: number }[] = [];
-      for (const record of batch) {
-        const digest = digestOf(record.document);
-        const d = decide(record.version, digest, stored.get(record.id));
-        if (d.action === 'unchanged') counters.unchanged += 1;
-        else if (d.action === 'write') {
-          yield opOf(record, d.version, digest);
-        } else removalChecks.push({ record, digest, storedVersion: d.storedVersion });
-      }
-      if (removalChecks.length > 0) {
-        const bodies = await sink.fetch(removalChecks.map((c) => c.record.id));
-        for (const c of removalChecks) {
-          const body = bodies.get(c.record.id);
-          if (body && isRemovalOf(c.record.document, body)) yield opOf(c.record, c.storedVersion, c.digest);
-          else counters.unchanged += 1; // the target is newer: leave it
+  if (dryRun) {
+    const plan = new PlanFile(options.planPath);
+    try {
+      for await (const { batch, planned: records } of planned) {
+        counters.read += batch.records.length;
+        for (const p of records) {
+          counters[p.action === 'create' ? 'created' : p.action === 'update' ? 'updated' : 'unchanged'] += 1;
+          await plan.add(p.action, p.record.id, p.version);
         }
+        progress();
       }
-      deps.onProgress?.(counters, estimate());
+    } finally {
+      await plan.close();
     }
+    return report({ planFile: plan.path, samples: plan.samples });
   }
 
-  const onOutcome = (op: WriteOp, outcome: WriteOutcome) => {
-    if (outcome.kind === 'conflict') counters.unchanged += 1;
-    else if (outcome.kind === 'rejected') {
-      counters.failed += 1;
-      failures.record({
-        id: op.id,
-        pipeline,
-        errorClass: outcome.errorClass,
-        errorType: outcome.errorType,
-        reason: outcome.reason,
-        attempt: 1,
-        at: new Date(now()).toISOString(),
-      });
-    }
-  };
-
-  try {
-    counters.indexed = await sink.write(plannedWrites(), {
-      onOutcome,
-      onAcknowledged: (written) => (counters.indexed = written),
+  const checkpoints = new SpanCheckpoints(spans);
+  const runId = randomUUID();
+  const startedAt = new Date(started).toISOString();
+  const save = async (status: PipelineState['status'], error?: string) => {
+    if (!state) return;
+    const snap = checkpoints.snapshot();
+    await state.save({
+      pipeline,
+      runId,
+      mode: 'full',
+      status,
+      startedAt,
+      updatedAt: new Date(now()).toISOString(),
+      spans: status === 'finished' ? [] : snap.spans,
+      counters: { ...counters },
+      error,
     });
+  };
+  await save('running');
+  let saving: Promise<void> = Promise.resolve();
+  const interval = options.checkpointIntervalMs ?? 1000;
+  const timer = setInterval(() => {
+    saving = saving.then(() => save('running')).catch(() => undefined);
+  }, interval);
+  try {
+    await applyPlanned(planned, [], {
+      pipeline,
+      sink,
+      failures,
+      counters,
+      checkpoints,
+      throttle: options.throttle,
+      clock: deps.clock,
+      signal,
+      now,
+      onBatch: progress,
+    });
+    clearInterval(timer);
+    await saving;
     await sink.refresh();
+    await save(signal?.aborted ? 'interrupted' : 'finished');
+  } catch (error) {
+    clearInterval(timer);
+    await saving;
+    // What was acknowledged stays saved, so the next run resumes instead of starting over.
+    await save('failed', error instanceof Error ? error.message : String(error)).catch(() => undefined);
+    throw error;
   } finally {
     await failures.close();
   }
-  deps.onProgress?.(counters, counters.read);
-
-  const finished = now();
-  const durationMs = finished - started;
-  return {
-    pipeline,
-    mode: 'full',
-    ...counters,
-    startedAt: new Date(started).toISOString(),
-    finishedAt: new Date(finished).toISOString(),
-    durationMs,
-    rowsPerSecond: durationMs > 0 ? (counters.read * 1000) / durationMs : counters.read,
-    interrupted: signal?.aborted ?? false,
-    index: options.index,
-    indexCreated,
-    failureLedger: counters.failed > 0 ? options.failureLedgerPath : undefined,
-  };
+  progress();
+  return report();
 }
 
-function opOf(record: SourceRecord, version: number, digest: string): WriteOp {
-  return { id: record.id, version, document: record.document, meta: { ...record.meta, digest } };
+async function* counted(batches: AsyncIterable<SourceBatch>, count: (p: ScanPosition | undefined, rows: number) => void): AsyncGenerator<SourceBatch> {
+  for await (const b of batches) {
+    count(b.position, b.records.length);
+    yield b;
+  }
 }

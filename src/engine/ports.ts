@@ -1,44 +1,92 @@
 /**
  * The engine's ports: the small interfaces it depends on. Adapters (src/cassandra,
- * src/elasticsearch) implement them; unit tests implement them with in-memory fakes.
+ * src/elasticsearch, src/state) implement them; unit tests implement them with in-memory fakes.
  */
-import type { SourceRecord, StoredVersion, WriteOp, WriteOutcome } from './record.js';
+import type { SourceBatch, SourceRecord, StoredVersion, WriteOp, WriteOutcome } from './record.js';
+
+/**
+ * A token span of a scan: start exclusive, end inclusive, `end: null` for the end of the ring.
+ * Tokens are decimal strings (Murmur3 tokens do not fit a JavaScript number).
+ */
+export interface TokenSpan {
+  readonly start: string;
+  readonly end: string | null;
+}
+
+/** Progress of one span, as saved in a checkpoint. */
+export interface SpanProgress extends TokenSpan {
+  /** Resume strictly after this token (every row up to it is acknowledged). */
+  readonly after?: string;
+  readonly done: boolean;
+}
+
+/** A full primary key, ready to query; `id` is the document id it maps to. */
+export interface ParsedKey {
+  readonly id: string;
+  readonly values: readonly unknown[];
+}
 
 /** A table read as batches of records. */
 export interface RecordSource {
+  /** The spans a full scan covers, in order (deterministic for a given cluster and split count). */
+  spans(): TokenSpan[];
   /**
-   * Every record of the table, in batches. Pulling is backpressure: nothing more is read than
-   * the consumer asks for (plus the pages already in flight). Stops early when `signal` aborts.
+   * Every record of the given spans (resuming each strictly after `after`, skipping done ones),
+   * in batches that carry their position. Pulling is backpressure: nothing more is read than the
+   * consumer asks for (plus pages in flight). Stops early when `signal` aborts.
    */
-  scan(options: { signal?: AbortSignal }): AsyncIterable<readonly SourceRecord[]>;
+  scan(spans: readonly SpanProgress[], options: { signal?: AbortSignal }): AsyncIterable<SourceBatch>;
+  /** Names of the primary key columns, in the order `parseKey` takes their texts. */
+  keyColumns(): readonly string[];
+  /** A key from the texts of its columns (CSV columns), or why they do not form one. */
+  parseKey(parts: readonly string[]): ParsedKey | { readonly error: string };
+  /** The texts of a document id's key columns (the inverse of the id format). */
+  idParts(id: string): string[];
+  /** The records of these keys, in batches; keys without a row are left out. */
+  read(keys: readonly ParsedKey[], options: { signal?: AbortSignal }): AsyncIterable<SourceBatch>;
   /** A rough row count for progress, or undefined when the store cannot tell cheaply. */
   estimateCount(): Promise<number | undefined>;
-  /** Share of the table scanned so far, 0..1 (completed token ranges, by width). */
+  /** Share of the current scan's key space read so far, 0..1. */
   fractionDone(): number;
 }
 
 /** A target of documents that enforces versions itself. */
 export interface DocumentSink {
-  /** Creates the target when missing. `empty` is true when it holds no documents at all. */
-  prepare(): Promise<{ readonly created: boolean; readonly empty: boolean }>;
+  /** Creates the target when missing (unless `create` is false). `empty`: it holds no documents. */
+  prepare(options?: { create?: boolean }): Promise<{ readonly created: boolean; readonly empty: boolean; readonly exists: boolean }>;
   /** Stored version and digest of those ids that exist; absent ids are left out. */
   lookup(ids: readonly string[]): Promise<Map<string, StoredVersion>>;
   /** Stored bodies (without cesync metadata) of those ids that exist. */
   fetch(ids: readonly string[]): Promise<Map<string, Record<string, unknown>>>;
   /**
-   * Applies every op with a version guard (an equal or newer stored version wins only when
-   * newer: external_gte). Calls `onOutcome` once per op whose outcome is a conflict or a
-   * rejection, and `onAcknowledged` now and then with the running count of documents written;
-   * resolves with the number written. Rejects when a request fails after retries.
+   * Applies every op with a version guard and calls `onOutcome` exactly once per op, as the
+   * target acknowledges or refuses it. Resolves when every op has an outcome; rejects when a
+   * request fails after retries (ops without an outcome then were not acknowledged).
    */
-  write(ops: AsyncIterable<WriteOp>, handlers: WriteHandlers): Promise<number>;
+  write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<void>;
   /** Makes acknowledged writes visible to search. */
   refresh(): Promise<void>;
 }
 
-export interface WriteHandlers {
-  readonly onOutcome: (op: WriteOp, outcome: WriteOutcome) => void;
-  readonly onAcknowledged?: (written: number) => void;
+/** Saved progress of a pipeline: one entry per pipeline, never one global "last run". */
+export interface PipelineState {
+  readonly pipeline: string;
+  readonly runId: string;
+  readonly mode: 'full';
+  readonly status: 'running' | 'finished' | 'interrupted' | 'failed';
+  readonly startedAt: string;
+  readonly updatedAt: string;
+  /** Span progress of an unfinished full sync; empty once finished. */
+  readonly spans: readonly SpanProgress[];
+  readonly counters: Readonly<Record<string, number>>;
+  readonly error?: string;
+}
+
+export interface StateStore {
+  load(pipeline: string): Promise<PipelineState | undefined>;
+  save(state: PipelineState): Promise<void>;
+  list(): Promise<PipelineState[]>;
+  close(): Promise<void>;
 }
 
 /** Where failed documents go; see failure-ledger.ts. */
@@ -58,3 +106,5 @@ export interface FailureEntry {
   readonly attempt: number;
   readonly at: string;
 }
+
+export type { SourceRecord };

@@ -1,6 +1,7 @@
 /**
- * What flows through the engine: records read from a source, and what a sink reports back.
- * The engine knows these shapes only; adapters translate to and from their drivers.
+ * What flows through the engine: records read from a source, the writes planned from them, and
+ * what a sink reports back. The engine knows these shapes only; adapters translate to and from
+ * their drivers.
  */
 
 /** One source row, already converted to a document. */
@@ -18,6 +19,22 @@ export interface SourceRecord {
   readonly meta?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * Where a batch of a scan ends, so a checkpoint can be taken once every write of the batch is
+ * acknowledged. `span` identifies the token range (an index into the scan's spans); `after` is
+ * the exclusive start to resume that range from; `last` marks the range's final batch.
+ */
+export interface ScanPosition {
+  readonly span: number;
+  readonly after: string;
+  readonly last: boolean;
+}
+
+export interface SourceBatch {
+  readonly records: readonly SourceRecord[];
+  readonly position?: ScanPosition;
+}
+
 /** What the target holds for an id, as far as deciding a write needs. */
 export interface StoredVersion {
   readonly version: number;
@@ -26,19 +43,29 @@ export interface StoredVersion {
 }
 
 /** One write the engine asks the sink to make, guarded by `version` (external_gte). */
-export interface WriteOp {
-  readonly id: string;
-  readonly version: number;
-  readonly document: Readonly<Record<string, unknown>>;
-  /** Stored with the document (digest, token), under the sink's metadata field. */
-  readonly meta: Readonly<Record<string, unknown>>;
-}
+export type WriteOp =
+  | {
+      readonly kind: 'index';
+      readonly id: string;
+      readonly version: number;
+      /** The document as JSON text (serialised once: the digest is taken from the same text). */
+      readonly json: string;
+      /** Stored with the document (digest, token), under the sink's metadata field. */
+      readonly meta: Readonly<Record<string, unknown>>;
+    }
+  | {
+      /** Delete, unless the target holds a version newer than `version`. */
+      readonly kind: 'delete';
+      readonly id: string;
+      readonly version: number;
+    };
 
 /** Why the target refused a single document. */
 export type RejectionClass = 'mapping' | 'rejected' | 'transient';
 
 export type WriteOutcome =
-  | { readonly kind: 'written' }
+  | { readonly kind: 'written'; readonly created: boolean }
+  | { readonly kind: 'deleted' }
   /** The target already holds a newer version: up to date, not a failure. */
   | { readonly kind: 'conflict' }
   | { readonly kind: 'rejected'; readonly errorClass: RejectionClass; readonly errorType: string; readonly reason: string };

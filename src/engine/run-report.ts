@@ -1,22 +1,36 @@
 /**
  * The run report: counters of one run, printed as a summary and written as JSON.
  *
- *   read      rows read from the source
- *   indexed   documents written and acknowledged by the target
- *   unchanged documents the target already held at this version or newer (incl. 409 conflicts)
- *   failed    documents the target rejected (each one is in the failure ledger)
+ *   read       rows read from the source
+ *   indexed    documents written and acknowledged by the target (created + updated)
+ *   unchanged  documents the target already held at this version or newer (incl. 409 conflicts)
+ *   failed     documents the target rejected (each one is in the failure ledger)
+ *   deleted    documents deleted (targeted sync with --delete-missing)
+ *   missing    requested ids without a row in the source
+ *   malformed, duplicates   requested ids that could not be used / were given twice
+ *
+ * In a dry run, `created`, `updated` and `unchanged` are what the run would do; nothing is written.
  */
 
 export interface RunCounters {
   read: number;
   indexed: number;
+  created: number;
+  updated: number;
   unchanged: number;
   failed: number;
+  deleted: number;
+  missing: number;
+  malformed: number;
+  duplicates: number;
 }
+
+export type RunMode = 'full' | 'ids' | 'retry';
 
 export interface RunReport extends RunCounters {
   readonly pipeline: string;
-  readonly mode: 'full';
+  readonly mode: RunMode;
+  readonly dryRun: boolean;
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly durationMs: number;
@@ -24,27 +38,49 @@ export interface RunReport extends RunCounters {
   readonly rowsPerSecond: number;
   /** True when the run was stopped before the end (signal). */
   readonly interrupted: boolean;
+  /** Full sync: token spans skipped because an earlier, interrupted run had finished them. */
+  readonly resumedSpans: number;
+  readonly totalSpans: number;
   readonly index: string;
   readonly indexCreated: boolean;
   readonly failureLedger: string | undefined;
+  /** Dry run: the file that lists every id per action. */
+  readonly planFile: string | undefined;
+  /** Dry run: up to 10 ids per action. */
+  readonly samples: Readonly<Record<string, readonly string[]>> | undefined;
+  /** Targeted sync: problems with the requested ids, with their line numbers. */
+  readonly inputProblems: readonly InputProblem[];
+}
+
+export interface InputProblem {
+  readonly line: number;
+  readonly kind: 'malformed' | 'duplicate' | 'missing';
+  readonly text: string;
+  readonly reason: string;
 }
 
 export function emptyCounters(): RunCounters {
-  return { read: 0, indexed: 0, unchanged: 0, failed: 0 };
+  return { read: 0, indexed: 0, created: 0, updated: 0, unchanged: 0, failed: 0, deleted: 0, missing: 0, malformed: 0, duplicates: 0 };
 }
 
-/** One line per pipeline, for terminals and logs. */
+/** A few lines per pipeline, for terminals and logs. */
 export function summarise(r: RunReport): string {
   const secs = (r.durationMs / 1000).toFixed(1);
-  const parts = [
-    `${r.pipeline}: read ${r.read}`,
-    `indexed ${r.indexed}`,
-    `unchanged ${r.unchanged}`,
-    `failed ${r.failed}`,
-    `in ${secs}s (${Math.round(r.rowsPerSecond)} rows/s)`,
-  ];
-  let line = parts.join(', ');
-  if (r.interrupted) line += ' [interrupted]';
+  const parts = r.dryRun
+    ? [`${r.pipeline} (dry run, nothing written): read ${r.read}`, `would create ${r.created}`, `update ${r.updated}`, `leave unchanged ${r.unchanged}`]
+    : [`${r.pipeline}: read ${r.read}`, `indexed ${r.indexed}`, `unchanged ${r.unchanged}`, `failed ${r.failed}`];
+  if (r.mode !== 'full') {
+    parts.push(r.dryRun ? `delete ${r.deleted}` : `deleted ${r.deleted}`, `missing ${r.missing}`, `malformed ${r.malformed}`, `duplicates ${r.duplicates}`);
+  }
+  let line = `${parts.join(', ')} in ${secs}s (${Math.round(r.rowsPerSecond)} rows/s)`;
+  if (r.resumedSpans > 0) line += `\n  resumed: ${r.resumedSpans} of ${r.totalSpans} token ranges were already done`;
+  if (r.interrupted) line += '\n  interrupted: progress is saved, the next run resumes';
+  for (const p of r.inputProblems.slice(0, 20)) line += `\n  line ${p.line}: ${p.kind} ${JSON.stringify(p.text)}: ${p.reason}`;
+  if (r.inputProblems.length > 20) line += `\n  ... and ${r.inputProblems.length - 20} more (see --report)`;
+  if (r.samples) {
+    for (const [action, ids] of Object.entries(r.samples)) if (ids.length) line += `\n  ${action}: ${ids.join(', ')}${ids.length === 10 ? ', ...' : ''}`;
+  }
+  if (r.planFile) line += `\n  every id per action: ${r.planFile}`;
   if (r.failed > 0 && r.failureLedger) line += `\n  failures written to ${r.failureLedger}`;
   return line;
 }

@@ -4,11 +4,16 @@
  * pipeline starts, with a coded error.
  */
 import type { Config } from '../config/schema.js';
-import { cassandraError, connectCassandra, createCassandraClient, type CassandraClient } from '../cassandra/client.js';
+import type { StateStore } from '../engine/ports.js';
+import { CassandraStateStore } from '../state/cassandra-state-store.js';
+import { FileStateStore } from '../state/file-state-store.js';
+import { connectCassandra, createCassandraClient, type CassandraClient } from '../cassandra/client.js';
 import { createElasticsearchClient, describeNode, elasticsearchError, type ElasticsearchClient } from '../elasticsearch/client.js';
 
 export interface Stores {
   readonly cassandra: CassandraClient;
+  /** Pipeline progress (created on first use). */
+  readonly state: StateStore;
   readonly elasticsearch: ElasticsearchClient;
   readonly cassandraWhere: string;
   readonly elasticsearchWhere: string;
@@ -35,7 +40,19 @@ export async function connectStores(config: Readonly<Config>): Promise<Stores> {
     await close();
     throw e;
   }
-  return { cassandra, elasticsearch, cassandraWhere, elasticsearchWhere, close };
+  const state: StateStore =
+    config.state.store === 'file'
+      ? new FileStateStore(config.state.path)
+      : new CassandraStateStore(cassandra, { keyspace: config.state.keyspace, replication: config.state.replication, where: cassandraWhere });
+  return {
+    cassandra,
+    elasticsearch,
+    state,
+    cassandraWhere,
+    elasticsearchWhere,
+    close: async () => {
+      await state.close();
+      await close();
+    },
+  };
 }
-
-export { cassandraError };

@@ -1,31 +1,36 @@
 /**
- * Full sync of one configured pipeline: wires the Cassandra table source and the Elasticsearch
- * index sink into the engine. Everything store-specific is decided here, once per run.
+ * Syncs of one configured pipeline: wires the Cassandra table source and the Elasticsearch index
+ * sink into the engine. Everything store-specific is decided here, once per run.
  */
 import type { Config, PipelineConfig } from '../config/schema.js';
+import { cassandraError } from '../cassandra/client.js';
 import { fieldDescriptions } from '../cassandra/fields.js';
 import { CassandraTableSource } from '../cassandra/table-source.js';
 import { loadTableSchema } from '../cassandra/table-schema.js';
 import { indexMapping } from '../elasticsearch/index-mapping.js';
 import { ElasticsearchIndexSink, META_FIELD } from '../elasticsearch/index-sink.js';
-import { fullSync } from '../engine/full-sync.js';
+import { fullSync, type SyncDeps } from '../engine/full-sync.js';
+import { parseKeyInputs, type KeyInput } from '../engine/key-input.js';
 import type { FailureSink } from '../engine/ports.js';
-import type { RunCounters, RunReport } from '../engine/run-report.js';
-import { cassandraError, type Stores } from './stores.js';
+import type { RunCounters, RunMode, RunReport } from '../engine/run-report.js';
+import { targetedSync } from '../engine/targeted-sync.js';
+import type { ThrottleOptions } from '../engine/throttle.js';
 import { CesyncError } from '../errors.js';
+import type { Stores } from './stores.js';
 
-export interface SyncPipelineOptions {
+export interface PipelineRunOptions {
   readonly failures: FailureSink;
   readonly failureLedgerPath?: string;
   readonly signal?: AbortSignal;
   readonly onProgress?: (counters: Readonly<RunCounters>, estimatedTotal: number | undefined) => void;
+  readonly dryRun?: boolean;
+  readonly planPath?: string;
+  /** Overrides the pipeline's configured throttle. */
+  readonly throttle?: ThrottleOptions;
 }
 
-export async function syncPipeline(
-  stores: Stores,
-  pipeline: PipelineConfig,
-  options: SyncPipelineOptions,
-): Promise<RunReport> {
+/** The source and sink of a pipeline (reads the table's schema). */
+export async function openPipeline(stores: Stores, pipeline: PipelineConfig) {
   let schema;
   try {
     schema = await loadTableSchema(stores.cassandra, pipeline.keyspace, pipeline.table);
@@ -48,10 +53,63 @@ export async function syncPipeline(
     bulk: pipeline.bulk,
     where: stores.elasticsearchWhere,
   });
+  return { source, sink };
+}
+
+function deps(opened: Awaited<ReturnType<typeof openPipeline>>, options: PipelineRunOptions): Omit<SyncDeps, 'state'> {
+  return { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress };
+}
+
+/** Full sync (resumes saved progress unless `restart`). */
+export async function syncPipeline(
+  stores: Stores,
+  pipeline: PipelineConfig,
+  options: PipelineRunOptions & { readonly restart?: boolean },
+): Promise<RunReport> {
+  const opened = await openPipeline(stores, pipeline);
   return fullSync(
-    { source, sink, failures: options.failures, onProgress: options.onProgress },
-    { pipeline: pipeline.name, index: pipeline.index, failureLedgerPath: options.failureLedgerPath, signal: options.signal },
+    { ...deps(opened, options), state: stores.state },
+    {
+      pipeline: pipeline.name,
+      index: pipeline.index,
+      failureLedgerPath: options.failureLedgerPath,
+      signal: options.signal,
+      restart: options.restart,
+      dryRun: options.dryRun,
+      planPath: options.planPath,
+      throttle: options.throttle ?? pipeline.throttle,
+    },
   );
+}
+
+/** Sync of given ids (CSV fields or document ids), with the guard and missing-id handling. */
+export async function syncPipelineIds(
+  stores: Stores,
+  pipeline: PipelineConfig,
+  inputs: Iterable<KeyInput>,
+  options: PipelineRunOptions & {
+    readonly deleteMissing?: boolean;
+    readonly maxChanges?: number;
+    readonly mode?: RunMode;
+    readonly attempt?: number;
+  },
+): Promise<RunReport> {
+  const opened = await openPipeline(stores, pipeline);
+  const input = parseKeyInputs(inputs, opened.source);
+  return targetedSync(deps(opened, options), {
+    pipeline: pipeline.name,
+    index: pipeline.index,
+    mode: options.mode,
+    input,
+    deleteMissing: options.deleteMissing,
+    maxChanges: options.maxChanges,
+    dryRun: options.dryRun,
+    planPath: options.planPath,
+    failureLedgerPath: options.failureLedgerPath,
+    throttle: options.throttle ?? pipeline.throttle,
+    signal: options.signal,
+    attempt: options.attempt,
+  });
 }
 
 /** The pipelines named (all when none), or a USAGE error naming the unknown ones. */

@@ -41,7 +41,7 @@ describe('cesync sync', () => {
     expect(json.reports[0]!.durationMs).toEqual(expect.any(Number));
     // Logs are JSON lines when stderr is not a terminal.
     const lines = res.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string; pipeline: string });
-    expect(lines.map((l) => l.msg)).toEqual(['full sync started', 'full sync finished']);
+    expect(lines.map((l) => l.msg)).toEqual(['sync started', 'sync finished']);
 
     const again = await runCli(['sync', '--pipeline', 'users', '--json'], { CESYNC_CONFIG: file });
     expect(again.code).toBe(0);

@@ -1,22 +1,32 @@
 /**
- * `cesync sync`: full sync of one, several or every pipeline of a configuration. Thin: parses
- * options, runs the use case per pipeline, prints the reports.
+ * `cesync sync`: full sync (resumable), sync of given ids, dry runs. Thin: parses options, runs
+ * the use case per pipeline, prints the reports.
  */
-import { writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { NdjsonFailureLedger } from '../../engine/failure-ledger.js';
+import type { KeyInput } from '../../engine/key-input.js';
 import { summarise, type RunReport } from '../../engine/run-report.js';
-import { EXIT } from '../../errors.js';
+import type { ThrottleOptions } from '../../engine/throttle.js';
+import { CesyncError } from '../../errors.js';
 import { connectStores } from '../../sync/stores.js';
-import { selectPipelines, syncPipeline } from '../../sync/sync-pipeline.js';
+import { selectPipelines, syncPipeline, syncPipelineIds } from '../../sync/sync-pipeline.js';
 import type { CliContext } from '../context.js';
+import { idsFromCsv, idsFromFlag } from '../key-inputs.js';
 import { createLogger } from '../logger.js';
 import { createProgress } from '../progress.js';
-import { addConfigOption, loadCliConfig, logLevelOption, positiveInt } from '../shared-options.js';
+import { addConfigOption, exitCodeOfReports, loadCliConfig, logLevelOption, nonNegativeInt, positiveInt, throttleOptions, writeReports } from '../shared-options.js';
 
 interface SyncFlags {
   config?: string;
   pipeline?: string[];
+  ids?: string;
+  idsFile?: string;
+  deleteMissing?: boolean;
+  maxChanges?: number;
+  yes?: boolean;
+  dryRun?: boolean;
+  plan?: string;
+  restart?: boolean;
   report?: string;
   json?: boolean;
   quiet?: boolean;
@@ -24,19 +34,31 @@ interface SyncFlags {
   pageSize?: number;
   splits?: number;
   rangesInFlight?: number;
+  blockSize?: number;
+  sleep?: number;
+  rate?: number;
   logLevel: string;
 }
 
 export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void): Command {
   const cmd = new Command('sync')
-    .summary('copy Cassandra tables into Elasticsearch indices')
+    .summary('copy Cassandra tables into Elasticsearch indices (all rows, or given ids)')
     .description(
-      'Copy Cassandra tables into Elasticsearch indices: a full sync by token ranges, guarded by versions. ' +
-        "Each row becomes one document whose _id is its primary key and whose external version is the row's newest " +
-        "WRITETIME (or the pipeline's version column). Re-running is safe: older or identical versions are counted " +
-        'as unchanged. Documents Elasticsearch rejects go to the failure ledger and the run goes on.',
+      'Copy Cassandra tables into Elasticsearch indices, guarded by versions. Without --ids or --ids-file: a full ' +
+        'sync by token ranges that saves its progress and resumes after an interruption. With them: exactly those ' +
+        "rows. Each row becomes one document whose _id is its primary key and whose external version is the row's " +
+        "newest WRITETIME (or the pipeline's version column). Re-running is safe: older or identical versions are " +
+        'counted as unchanged. Documents Elasticsearch rejects go to the failure ledger and the run goes on.',
     )
     .option('-p, --pipeline <name...>', 'pipeline(s) to run (default: every pipeline in the file)')
+    .option('--ids <ids>', 'sync only these document ids, comma-separated (composite keys in the id format)')
+    .option('--ids-file <file>', 'sync only the ids of this CSV file (no header, one id per line, composite keys as columns); - for stdin')
+    .option('--delete-missing', 'with --ids/--ids-file: delete the documents of ids that have no row (version-guarded)')
+    .option('--max-changes <n>', 'with --ids/--ids-file: stop before writing if more documents would change (default: maxChanges of the config, 1000)', nonNegativeInt)
+    .option('-y, --yes', 'go on even when more than --max-changes documents would change')
+    .option('--dry-run', 'write nothing: print what would be created, updated or left unchanged, and write every id per action to --plan')
+    .option('--plan <file>', 'with --dry-run: the NDJSON file for the plan (default: cesync-plan-<pipeline>.ndjson)')
+    .option('--restart', 'full sync: ignore saved progress and read the whole table again')
     .option('--report <file>', 'write the run report as JSON to this file')
     .option('--json', 'print the run report as JSON on stdout instead of a summary')
     .option('-q, --quiet', 'no progress bar')
@@ -44,20 +66,39 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     .option('--page-size <n>', 'rows per CQL page (overrides the config)', positiveInt)
     .option('--splits <n>', 'token ranges to split the table into (overrides the config)', positiveInt)
     .option('--ranges-in-flight <n>', 'token ranges read in parallel (overrides the config)', positiveInt)
+    .option('--block-size <n>', 'throttle: pause after every n documents (with --sleep)', positiveInt)
+    .option('--sleep <ms>', 'throttle: pause this many milliseconds after each block', nonNegativeInt)
+    .option('--rate <docs>', 'throttle: at most this many documents per second', positiveInt)
     .addOption(logLevelOption())
     .addHelpText(
       'after',
-      '\nExit codes: 0 all documents synced or unchanged; 1 some documents failed (see the ledger);\n' +
-        '2 bad usage or configuration; 3 a store is unreachable or refused us; 4 interrupted.\n\n' +
-        'Example:\n  cesync sync --config cesync.yaml --pipeline user --report report.json',
+      '\nExit codes: 0 all documents synced or unchanged; 1 some documents failed or ids were missing (see the ledger);\n' +
+        '2 bad usage or configuration; 3 a store is unreachable or refused us; 4 interrupted; 5 stopped by --max-changes.\n\n' +
+        'Examples:\n' +
+        '  cesync sync --config cesync.yaml --pipeline user --report report.json\n' +
+        '  cesync sync --pipeline user --ids-file user-ids.csv --dry-run\n' +
+        '  cat ids.csv | cesync sync --pipeline user --ids-file - --delete-missing --yes',
     );
   addConfigOption(cmd);
 
   cmd.action(async (flags: SyncFlags) => {
+    if (flags.ids !== undefined && flags.idsFile !== undefined) throw new CesyncError('USAGE', 'give --ids or --ids-file, not both');
+    const targeted = flags.ids !== undefined || flags.idsFile !== undefined;
+    for (const [flag, on] of [['--delete-missing', flags.deleteMissing], ['--max-changes', flags.maxChanges !== undefined]] as const) {
+      if (on && !targeted) throw new CesyncError('USAGE', `${flag} applies to --ids or --ids-file`);
+    }
+    if (flags.restart && targeted) throw new CesyncError('USAGE', '--restart applies to a full sync, not to --ids');
     const config = await loadCliConfig(ctx, flags.config, {
       pipeline: { pageSize: flags.pageSize, splits: flags.splits, rangesInFlight: flags.rangesInFlight },
     });
     const pipelines = selectPipelines(config, flags.pipeline);
+    if (targeted && pipelines.length !== 1) throw new CesyncError('USAGE', 'ids belong to one table: name one --pipeline');
+    const inputs: KeyInput[] | undefined = targeted
+      ? flags.ids !== undefined
+        ? idsFromFlag(flags.ids)
+        : await idsFromCsv(flags.idsFile!, process.stdin)
+      : undefined;
+    const throttle: ThrottleOptions | undefined = throttleOptions(flags);
     const log = createLogger({ level: flags.logLevel, pretty: ctx.interactive });
     const ledgerPath = flags.failureLedger ?? config.failureLedger;
     const stores = await connectStores(config);
@@ -66,31 +107,38 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
       for (const pipeline of pipelines) {
         if (ctx.signal.aborted) break;
         const plog = log.child({ pipeline: pipeline.name, table: `${pipeline.keyspace}.${pipeline.table}`, index: pipeline.index });
-        plog.info('full sync started');
         const progress = createProgress(pipeline.name, ctx.interactive && !flags.quiet);
-        const ledger = new NdjsonFailureLedger(ledgerPath);
+        const common = {
+          failures: new NdjsonFailureLedger(ledgerPath),
+          failureLedgerPath: ledgerPath,
+          signal: ctx.signal,
+          onProgress: progress.update,
+          dryRun: flags.dryRun,
+          planPath: flags.dryRun ? (flags.plan ?? `cesync-plan-${pipeline.name}.ndjson`) : undefined,
+          throttle,
+        };
+        plog.info({ mode: inputs ? 'ids' : 'full', dryRun: Boolean(flags.dryRun) }, 'sync started');
         let report: RunReport;
         try {
-          report = await syncPipeline(stores, pipeline, {
-            failures: ledger,
-            failureLedgerPath: ledgerPath,
-            signal: ctx.signal,
-            onProgress: (c, total) => progress.update(c, total),
-          });
+          report = inputs
+            ? await syncPipelineIds(stores, pipeline, inputs, {
+                ...common,
+                deleteMissing: flags.deleteMissing,
+                maxChanges: flags.yes ? undefined : (flags.maxChanges ?? config.maxChanges),
+              })
+            : await syncPipeline(stores, pipeline, { ...common, restart: flags.restart });
         } finally {
           progress.stop();
         }
         reports.push(report);
-        const { read, indexed, unchanged, failed, durationMs } = report;
-        plog.info({ read, indexed, unchanged, failed, durationMs }, 'full sync finished');
+        const { read, indexed, unchanged, failed, durationMs, resumedSpans } = report;
+        plog.info({ read, indexed, unchanged, failed, durationMs, resumedSpans }, 'sync finished');
       }
     } finally {
       await stores.close();
     }
-    if (flags.report) await writeFile(flags.report, `${JSON.stringify({ reports }, null, 2)}\n`);
-    ctx.stdout.write(flags.json ? `${JSON.stringify({ reports }, null, 2)}\n` : `${reports.map(summarise).join('\n')}\n`);
-    if (reports.some((r) => r.interrupted) || ctx.signal.aborted) setExitCode(EXIT.INTERRUPTED);
-    else if (reports.some((r) => r.failed > 0)) setExitCode(EXIT.DOCUMENTS_FAILED);
+    await writeReports(ctx, reports, flags, summarise);
+    setExitCode(exitCodeOfReports(reports, ctx.signal));
   });
   return cmd;
 }

@@ -1,0 +1,51 @@
+/** `cesync status`: each pipeline's last run and progress, from the state store. */
+import { Command } from 'commander';
+import { connectStores } from '../../sync/stores.js';
+import { selectPipelines } from '../../sync/sync-pipeline.js';
+import type { CliContext } from '../context.js';
+import { addConfigOption, loadCliConfig } from '../shared-options.js';
+
+export function statusCommand(ctx: CliContext): Command {
+  const cmd = new Command('status')
+    .summary("show each pipeline's last run and progress")
+    .description("Show each pipeline's last run (status, when, counters) and, for an unfinished full sync, how many token ranges are done.")
+    .option('-p, --pipeline <name...>', 'pipelines to show (default: all)')
+    .option('--json', 'print JSON');
+  addConfigOption(cmd);
+  cmd.action(async (flags: { config?: string; pipeline?: string[]; json?: boolean }) => {
+    const config = await loadCliConfig(ctx, flags.config);
+    const pipelines = selectPipelines(config, flags.pipeline);
+    const stores = await connectStores(config);
+    try {
+      const rows = [];
+      for (const p of pipelines) {
+        const s = await stores.state.load(p.name);
+        rows.push({
+          pipeline: p.name,
+          status: s?.status ?? 'never run',
+          startedAt: s?.startedAt,
+          updatedAt: s?.updatedAt,
+          spansDone: s ? s.spans.filter((x) => x.done).length : undefined,
+          spansTotal: s?.spans.length,
+          counters: s?.counters,
+          error: s?.error,
+        });
+      }
+      if (flags.json) {
+        ctx.stdout.write(`${JSON.stringify({ pipelines: rows }, null, 2)}\n`);
+        return;
+      }
+      for (const r of rows) {
+        let line = `${r.pipeline}: ${r.status}`;
+        if (r.startedAt) line += `, started ${r.startedAt}, updated ${r.updatedAt}`;
+        if (r.spansTotal) line += `, ${r.spansDone}/${r.spansTotal} token ranges done`;
+        if (r.counters) line += `\n  read ${r.counters.read ?? 0}, indexed ${r.counters.indexed ?? 0}, unchanged ${r.counters.unchanged ?? 0}, failed ${r.counters.failed ?? 0}`;
+        if (r.error) line += `\n  error: ${r.error}`;
+        ctx.stdout.write(`${line}\n`);
+      }
+    } finally {
+      await stores.close();
+    }
+  });
+  return cmd;
+}

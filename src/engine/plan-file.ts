@@ -1,0 +1,33 @@
+/**
+ * The plan of a dry run: every id with the action the real run would take, one NDJSON line each
+ * (`{"action":"create","id":"...","version":...}`), streamed so a plan of a large table does not
+ * sit in memory; plus up to 10 sample ids per action for the summary.
+ */
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+
+export type PlanFileAction = 'create' | 'update' | 'unchanged' | 'delete' | 'missing';
+
+export class PlanFile {
+  private readonly stream: WriteStream | undefined;
+  readonly samples: Record<PlanFileAction, string[]> = { create: [], update: [], unchanged: [], delete: [], missing: [] };
+
+  readonly path: string | undefined;
+
+  constructor(path: string | undefined) {
+    this.path = path;
+    this.stream = path ? createWriteStream(path) : undefined;
+  }
+
+  async add(action: PlanFileAction, id: string, version?: number): Promise<void> {
+    const s = this.samples[action];
+    if (s.length < 10) s.push(id);
+    if (this.stream && !this.stream.write(`${JSON.stringify({ action, id, version })}\n`)) await once(this.stream, 'drain');
+  }
+
+  async close(): Promise<void> {
+    if (!this.stream) return;
+    this.stream.end();
+    await once(this.stream, 'finish');
+  }
+}

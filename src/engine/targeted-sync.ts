@@ -1,0 +1,150 @@
+/**
+ * Sync of given ids: read exactly those rows, plan them against the index, and apply the plan
+ * unless it is a dry run or larger than the guard allows. Ids without a row are reported as
+ * missing (ledger class `missing`); with `deleteMissing` their documents are deleted, guarded by
+ * the version the index holds, so a document written meanwhile survives.
+ */
+import { applyPlanned } from './apply.js';
+import type { ParsedKeys } from './key-input.js';
+import { PlanFile } from './plan-file.js';
+import { planBatches, type PlannedBatch } from './planner.js';
+import type { SyncDeps } from './full-sync.js';
+import { emptyCounters, type InputProblem, type RunMode, type RunReport } from './run-report.js';
+import type { ThrottleOptions } from './throttle.js';
+import { CesyncError } from '../errors.js';
+
+export interface TargetedSyncOptions {
+  readonly pipeline: string;
+  readonly index: string;
+  readonly mode?: RunMode;
+  readonly input: ParsedKeys;
+  readonly deleteMissing?: boolean;
+  /** Refuse (before writing anything) a run that would change more documents than this. */
+  readonly maxChanges?: number;
+  readonly dryRun?: boolean;
+  readonly planPath?: string;
+  readonly failureLedgerPath?: string;
+  readonly throttle?: ThrottleOptions;
+  readonly signal?: AbortSignal;
+  /** Ledger attempt number of these ids (retry: previous attempt + 1). */
+  readonly attempt?: number;
+}
+
+export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: TargetedSyncOptions): Promise<RunReport> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const counters = emptyCounters();
+  const { source, sink, failures } = deps;
+  const { pipeline, input, signal, dryRun = false } = options;
+  const problems: InputProblem[] = [...input.problems];
+  counters.malformed = problems.filter((p) => p.kind === 'malformed').length;
+  counters.duplicates = problems.filter((p) => p.kind === 'duplicate').length;
+
+  const target = await sink.prepare({ create: !dryRun });
+  // Read and plan everything first: the guard must see the whole change before any write.
+  const batches: PlannedBatch[] = [];
+  const found = new Set<string>();
+  for await (const pb of planBatches(source.read(input.keys, { signal }), sink, { lookups: target.exists && !target.empty })) {
+    for (const p of pb.planned) found.add(p.record.id);
+    batches.push(pb);
+  }
+  const missing = input.keys.filter((k) => !found.has(k.id));
+  counters.missing = missing.length;
+  for (const k of missing) problems.push({ line: input.lines.get(k.id) ?? 0, kind: 'missing', text: k.id, reason: 'no row with this key' });
+  let deletes: { id: string; version: number }[] = [];
+  if (options.deleteMissing && missing.length > 0 && target.exists) {
+    const stored = await sink.lookup(missing.map((k) => k.id));
+    deletes = [...stored].map(([id, s]) => ({ id, version: s.version }));
+  }
+  const writes = batches.reduce((n, b) => n + b.planned.filter((p) => p.action !== 'unchanged').length, 0);
+  const changes = writes + deletes.length;
+
+  const report = (extra: Partial<RunReport> = {}): RunReport => {
+    const finished = now();
+    const durationMs = finished - started;
+    return {
+      pipeline,
+      mode: options.mode ?? 'ids',
+      dryRun,
+      ...counters,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(finished).toISOString(),
+      durationMs,
+      rowsPerSecond: durationMs > 0 ? (counters.read * 1000) / durationMs : counters.read,
+      interrupted: signal?.aborted ?? false,
+      resumedSpans: 0,
+      totalSpans: 0,
+      index: options.index,
+      indexCreated: target.created,
+      failureLedger: counters.failed > 0 || (counters.missing > 0 && !options.deleteMissing) ? options.failureLedgerPath : undefined,
+      planFile: undefined,
+      samples: undefined,
+      inputProblems: problems.sort((a, b) => a.line - b.line),
+      ...extra,
+    };
+  };
+
+  if (dryRun) {
+    const plan = new PlanFile(options.planPath);
+    try {
+      for (const { batch, planned } of batches) {
+        counters.read += batch.records.length;
+        for (const p of planned) {
+          counters[p.action === 'create' ? 'created' : p.action === 'update' ? 'updated' : 'unchanged'] += 1;
+          await plan.add(p.action, p.record.id, p.version);
+        }
+      }
+      for (const d of deletes) await plan.add('delete', d.id, d.version);
+      for (const k of missing) if (!deletes.some((d) => d.id === k.id)) await plan.add('missing', k.id);
+    } finally {
+      await plan.close();
+    }
+    counters.deleted = deletes.length;
+    await failures.close();
+    return report({ planFile: plan.path, samples: plan.samples });
+  }
+
+  if (options.maxChanges !== undefined && changes > options.maxChanges) {
+    await failures.close();
+    throw new CesyncError(
+      'GUARD',
+      `${pipeline}: this sync would change ${changes} documents (${writes} writes, ${deletes.length} deletes), more than --max-changes ${options.maxChanges}; nothing was written. Check it with --dry-run, then pass --yes (or a larger --max-changes) to go on.`,
+    );
+  }
+
+  try {
+    if (!options.deleteMissing) {
+      for (const k of missing) {
+        failures.record({
+          id: k.id,
+          pipeline,
+          errorClass: 'missing',
+          errorType: 'row_not_found',
+          reason: 'no row with this key in the source',
+          attempt: options.attempt ?? 1,
+          at: new Date(now()).toISOString(),
+        });
+      }
+    }
+    await applyPlanned(toAsync(batches), deletes, {
+      pipeline,
+      sink,
+      failures,
+      counters,
+      throttle: options.throttle,
+      clock: deps.clock,
+      signal,
+      now,
+      attempt: options.attempt,
+      onBatch: () => deps.onProgress?.(counters, input.keys.length),
+    });
+    await sink.refresh();
+  } finally {
+    await failures.close();
+  }
+  return report();
+}
+
+async function* toAsync<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
+}

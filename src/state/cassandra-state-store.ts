@@ -1,0 +1,73 @@
+/**
+ * Pipeline state in a Cassandra table, by default `cesync.pipeline_state` in the cluster being
+ * synced: one row per pipeline, the state as JSON text. The keyspace and table are created on
+ * first use (IF NOT EXISTS), with the configured replication.
+ */
+import type { PipelineState, StateStore } from '../engine/ports.js';
+import type { CassandraClient } from '../cassandra/client.js';
+import { cassandraError } from '../cassandra/client.js';
+import { quoteIdentifier } from '../cassandra/table-schema.js';
+import { parseState } from './state-schema.js';
+
+export interface CassandraStateOptions {
+  readonly keyspace: string;
+  readonly replication: Readonly<Record<string, string | number>>;
+  readonly where: string;
+}
+
+export class CassandraStateStore implements StateStore {
+  private readonly client: CassandraClient;
+  private readonly options: CassandraStateOptions;
+  private readonly table: string;
+  private ready: Promise<void> | undefined;
+
+  constructor(client: CassandraClient, options: CassandraStateOptions) {
+    this.client = client;
+    this.options = options;
+    this.table = `${quoteIdentifier(options.keyspace)}.pipeline_state`;
+  }
+
+  async load(pipeline: string): Promise<PipelineState | undefined> {
+    await this.ensure();
+    const rs = await this.run(`SELECT state FROM ${this.table} WHERE pipeline = ?`, [pipeline]);
+    const text = rs.first()?.['state'] as string | undefined;
+    return text ? parseState(text, this.table) : undefined;
+  }
+
+  async list(): Promise<PipelineState[]> {
+    await this.ensure();
+    const rs = await this.run(`SELECT state FROM ${this.table}`, []);
+    return rs.rows.map((r) => parseState(r['state'] as string, this.table));
+  }
+
+  async save(state: PipelineState): Promise<void> {
+    await this.ensure();
+    await this.run(`INSERT INTO ${this.table} (pipeline, state, updated_at) VALUES (?, ?, ?)`, [
+      state.pipeline,
+      JSON.stringify(state),
+      new Date(state.updatedAt),
+    ]);
+  }
+
+  async close(): Promise<void> {}
+
+  private ensure(): Promise<void> {
+    this.ready ??= (async () => {
+      const replication = JSON.stringify(this.options.replication).replaceAll('"', "'");
+      await this.run(`CREATE KEYSPACE IF NOT EXISTS ${quoteIdentifier(this.options.keyspace)} WITH replication = ${replication}`, []);
+      await this.run(`CREATE TABLE IF NOT EXISTS ${this.table} (pipeline text PRIMARY KEY, state text, updated_at timestamp)`, []);
+    })().catch((e: unknown) => {
+      this.ready = undefined;
+      throw e;
+    });
+    return this.ready;
+  }
+
+  private async run(query: string, params: unknown[]) {
+    try {
+      return await this.client.execute(query, params, { prepare: params.length > 0 });
+    } catch (cause) {
+      throw cassandraError(cause, this.options.where);
+    }
+  }
+}
