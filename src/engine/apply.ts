@@ -24,6 +24,8 @@ export interface ApplyContext {
   readonly attempt?: number;
   /** Called after each planned batch is handed on (for progress). */
   readonly onBatch?: () => void;
+  /** Called with every write's outcome (per-id results of a targeted sync). */
+  readonly onOutcome?: (op: WriteOp, outcome: WriteOutcome) => void;
 }
 
 export async function applyPlanned(
@@ -82,6 +84,7 @@ export async function applyPlanned(
         });
         break;
     }
+    ctx.onOutcome?.(op, outcome);
     const ticket = tickets.get(op);
     if (ticket) {
       tickets.delete(op);

@@ -70,7 +70,8 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
   const storeEstimate = await source.estimateCount();
   const spanRows = new Map<number, number>();
   let rowsInFinishedSpans = 0;
-  let fractionAtStart: number | undefined;
+  const scanned = source.scan(spans, { signal });
+  const fractionAtStart = source.fractionDone();
   const countBatch = (position: ScanPosition | undefined, rows: number) => {
     if (!position) return;
     const n = (spanRows.get(position.span) ?? 0) + rows;
@@ -80,13 +81,11 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
     } else spanRows.set(position.span, n);
   };
   const progress = () => {
-    const f = source.fractionDone() - (fractionAtStart ?? 0);
-    const estimate = f > 0 && rowsInFinishedSpans > 0 ? Math.round((rowsInFinishedSpans / f) * (1 - (fractionAtStart ?? 0))) : storeEstimate;
+    const f = source.fractionDone() - fractionAtStart;
+    const estimate = f > 0 && rowsInFinishedSpans > 0 ? Math.round((rowsInFinishedSpans / f) * (1 - fractionAtStart)) : storeEstimate;
     deps.onProgress?.(counters, estimate === undefined ? undefined : Math.max(counters.read, estimate));
   };
   // An index that was empty when the run began needs no lookups: every record is new to it.
-  const scanned = source.scan(spans, { signal });
-  fractionAtStart = source.fractionDone();
   const planned = planBatches(counted(scanned, countBatch), sink, { lookups: target.exists && !target.empty });
 
   const report = (extra: Partial<RunReport> = {}): RunReport => {

@@ -50,6 +50,13 @@ export interface RunReport extends RunCounters {
   readonly samples: Readonly<Record<string, readonly string[]>> | undefined;
   /** Targeted sync: problems with the requested ids, with their line numbers. */
   readonly inputProblems: readonly InputProblem[];
+  /** Targeted sync with `collectOutcomes`: what happened to each requested id. */
+  readonly outcomes?: Readonly<Record<string, IdOutcome>>;
+}
+
+export interface IdOutcome {
+  readonly status: 'indexed' | 'unchanged' | 'failed' | 'missing' | 'deleted' | 'malformed' | 'duplicate' | 'planned-create' | 'planned-update' | 'planned-delete';
+  readonly reason?: string;
 }
 
 export interface InputProblem {

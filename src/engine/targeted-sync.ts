@@ -9,7 +9,7 @@ import type { ParsedKeys } from './key-input.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches, type PlannedBatch } from './planner.js';
 import type { SyncDeps } from './full-sync.js';
-import { emptyCounters, type InputProblem, type RunMode, type RunReport } from './run-report.js';
+import { emptyCounters, type IdOutcome, type InputProblem, type RunMode, type RunReport } from './run-report.js';
 import type { ThrottleOptions } from './throttle.js';
 import { CesyncError } from '../errors.js';
 
@@ -28,6 +28,8 @@ export interface TargetedSyncOptions {
   readonly signal?: AbortSignal;
   /** Ledger attempt number of these ids (retry: previous attempt + 1). */
   readonly attempt?: number;
+  /** Return what happened to each requested id (`outcomes` of the report). */
+  readonly collectOutcomes?: boolean;
 }
 
 export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: TargetedSyncOptions): Promise<RunReport> {
@@ -59,6 +61,13 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
   const writes = batches.reduce((n, b) => n + b.planned.filter((p) => p.action !== 'unchanged').length, 0);
   const changes = writes + deletes.length;
 
+  const outcomes: Record<string, IdOutcome> | undefined = options.collectOutcomes ? {} : undefined;
+  if (outcomes) {
+    for (const p of problems) outcomes[p.text] = { status: p.kind === 'duplicate' ? 'duplicate' : p.kind === 'missing' ? 'missing' : 'malformed', reason: p.reason };
+    for (const b of batches) for (const p of b.planned) outcomes[p.record.id] = p.action === 'unchanged' ? { status: 'unchanged' } : { status: `planned-${p.action}` };
+    for (const d of deletes) outcomes[d.id] = { status: 'planned-delete' };
+  }
+
   const report = (extra: Partial<RunReport> = {}): RunReport => {
     const finished = now();
     const durationMs = finished - started;
@@ -80,6 +89,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
       planFile: undefined,
       samples: undefined,
       inputProblems: problems.sort((a, b) => a.line - b.line),
+      outcomes,
       ...extra,
     };
   };
@@ -95,7 +105,8 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
         }
       }
       for (const d of deletes) await plan.add('delete', d.id, d.version);
-      for (const k of missing) if (!deletes.some((d) => d.id === k.id)) await plan.add('missing', k.id);
+      const deleted = new Set(deletes.map((d) => d.id));
+      for (const k of missing) if (!deleted.has(k.id)) await plan.add('missing', k.id);
     } finally {
       await plan.close();
     }
@@ -137,6 +148,18 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
       now,
       attempt: options.attempt,
       onBatch: () => deps.onProgress?.(counters, input.keys.length),
+      onOutcome: outcomes
+        ? (op, o) => {
+            outcomes[op.id] =
+              o.kind === 'written'
+                ? { status: 'indexed' }
+                : o.kind === 'deleted'
+                  ? { status: 'deleted' }
+                  : o.kind === 'conflict'
+                    ? { status: 'unchanged', reason: 'the index holds a newer version' }
+                    : { status: 'failed', reason: `${o.errorType}: ${o.reason}` };
+          }
+        : undefined,
     });
     await sink.refresh();
   } finally {

@@ -92,6 +92,7 @@ export async function syncPipelineIds(
     readonly maxChanges?: number;
     readonly mode?: RunMode;
     readonly attempt?: number;
+    readonly collectOutcomes?: boolean;
   },
 ): Promise<RunReport> {
   const opened = await openPipeline(stores, pipeline);
@@ -109,6 +110,7 @@ export async function syncPipelineIds(
     throttle: options.throttle ?? pipeline.throttle,
     signal: options.signal,
     attempt: options.attempt,
+    collectOutcomes: options.collectOutcomes,
   });
 }
 
