@@ -8,7 +8,7 @@
  * `rangesInFlight` pages.
  */
 import cassandra from 'cassandra-driver';
-import type { ParsedKey, RecordSource, SpanProgress, TokenSpan } from '../engine/ports.js';
+import type { ParsedKey, RecordSource, SpanProgress, TokenSpan, VersionBatch, VersionEntry } from '../engine/ports.js';
 import type { SourceBatch, SourceRecord } from '../engine/record.js';
 import { mergeConcurrent } from '../streams/merge-concurrent.js';
 import { cassandraError, type CassandraClient } from './client.js';
@@ -47,6 +47,9 @@ export class CassandraTableSource implements RecordSource {
   private readonly selectSpan: string;
   private readonly selectToEnd: string;
   private readonly selectKey: string;
+  private readonly selectVersionsSpan: string;
+  private readonly selectVersionsToEnd: string;
+  private readonly toVersionEntry: (row: cassandra.types.Row) => VersionEntry;
   private readonly toRecord: (row: cassandra.types.Row) => SourceRecord;
   private readonly idOf: (doc: Readonly<Record<string, unknown>>) => string;
   private readonly keyConverters: readonly ((v: unknown) => unknown)[];
@@ -70,12 +73,27 @@ export class CassandraTableSource implements RecordSource {
     this.selectSpan = `SELECT ${selectors} ${from} WHERE token(${pk}) > ? AND token(${pk}) <= ?`;
     this.selectToEnd = `SELECT ${selectors} ${from} WHERE token(${pk}) > ?`;
     this.selectKey = `SELECT ${selectors} ${from} WHERE ${schema.keyColumns.map((k) => `${quoteIdentifier(k)} = ?`).join(' AND ')}`;
+    // Keys and write times only: what verify compares, without reading the other columns' values.
+    const versionSelectors = [
+      `token(${pk}) AS ${TOKEN_ALIAS}`,
+      ...schema.keyColumns.map(quoteIdentifier),
+      ...(versionColumn ? [quoteIdentifier(versionColumn.name)] : wtColumns.map((c, i) => `${writetimeSelector(c)} AS ${wtAlias(i)}`)),
+    ].join(', ');
+    this.selectVersionsSpan = `SELECT ${versionSelectors} ${from} WHERE token(${pk}) > ? AND token(${pk}) <= ?`;
+    this.selectVersionsToEnd = `SELECT ${versionSelectors} ${from} WHERE token(${pk}) > ?`;
 
     const converters = schema.columns.map((c) => [c.name, compileConverter(c.type)] as const);
     this.keyConverters = schema.keyColumns.map((k) => compileConverter(schema.columns.find((c) => c.name === k)!.type));
     this.idOf = compileDocumentId(schema.keyColumns, options.id);
     const wtNames = wtColumns.map((_c, i) => wtAlias(i));
     const versionOf = versionColumn ? versionFromColumn(versionColumn.name, versionColumn.type.code) : versionFromWritetimes(wtNames);
+
+    const keyNames = schema.keyColumns;
+    this.toVersionEntry = (row) => {
+      const keyDoc: Record<string, unknown> = {};
+      for (let i = 0; i < keyNames.length; i++) keyDoc[keyNames[i]!] = this.keyConverters[i]!(row[keyNames[i]!]);
+      return { id: this.idOf(keyDoc), version: versionOf(row) };
+    };
 
     this.toRecord = (row) => {
       const document: Record<string, unknown> = {};
@@ -128,7 +146,36 @@ export class CassandraTableSource implements RecordSource {
 
   private async *scanSpan(span: SpanProgress, index: number, signal?: AbortSignal): AsyncGenerator<SourceBatch> {
     const from = span.after ?? span.start;
-    const query = span.end === null ? this.selectToEnd : this.selectSpan;
+    for await (const { rows, last } of this.pages(span, from, this.selectSpan, this.selectToEnd, signal)) {
+      // Resume point: just before the last row's token, so a partition that continues on the next
+      // page is read again whole (writes are idempotent) rather than cut.
+      const lastToken = rows.length > 0 ? BigInt(String(rows[rows.length - 1]![TOKEN_ALIAS])) - 1n : undefined;
+      if (last) this.widthDone += spanWidth(span);
+      if (rows.length > 0 || last) {
+        yield {
+          records: rows.map(this.toRecord),
+          position: { span: index, after: lastToken !== undefined ? maxToken(lastToken, from) : from, last },
+        };
+      }
+    }
+  }
+
+  scanVersions(spans: readonly TokenSpan[], options: { signal?: AbortSignal }): AsyncIterable<VersionBatch> {
+    return mergeConcurrent(
+      spans.map((s, i) => () => this.versionsOfSpan(s, i, options.signal)),
+      this.options.rangesInFlight,
+    );
+  }
+
+  private async *versionsOfSpan(span: TokenSpan, index: number, signal?: AbortSignal): AsyncGenerator<VersionBatch> {
+    for await (const { rows } of this.pages(span, span.start, this.selectVersionsSpan, this.selectVersionsToEnd, signal)) {
+      yield { span: index, entries: rows.map(this.toVersionEntry) };
+    }
+  }
+
+  /** The pages of one span, from the exclusive token `from`. */
+  private async *pages(span: TokenSpan, from: string, bounded: string, toEnd: string, signal?: AbortSignal) {
+    const query = span.end === null ? toEnd : bounded;
     const params = span.end === null ? [long(from)] : [long(from), long(span.end)];
     let pageState: string | undefined;
     do {
@@ -140,18 +187,7 @@ export class CassandraTableSource implements RecordSource {
         throw cassandraError(cause, this.options.where);
       }
       pageState = rs.pageState ?? undefined;
-      const last = !pageState;
-      const rows = rs.rows;
-      // Resume point: just before the last row's token, so a partition that continues on the next
-      // page is read again whole (writes are idempotent) rather than cut.
-      const lastToken = rows.length > 0 ? BigInt(String(rows[rows.length - 1]![TOKEN_ALIAS])) - 1n : undefined;
-      if (last) this.widthDone += spanWidth(span);
-      if (rows.length > 0 || last) {
-        yield {
-          records: rows.map(this.toRecord),
-          position: { span: index, after: lastToken !== undefined ? maxToken(lastToken, from) : from, last },
-        };
-      }
+      yield { rows: rs.rows, last: !pageState };
     } while (pageState);
   }
 

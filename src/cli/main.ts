@@ -7,8 +7,10 @@ import { redactText } from '../config/redact.js';
 import { CesyncError, EXIT, exitCodeOf } from '../errors.js';
 import { configCommand } from './commands/config.js';
 import { retryCommand } from './commands/retry.js';
+import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { syncCommand } from './commands/sync.js';
+import { repairCommand, verifyCommand } from './commands/verify.js';
 import type { CliContext } from './context.js';
 
 export const VERSION = '0.1.0';
@@ -42,7 +44,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .configureOutput({ writeOut: (s) => ctx.stdout.write(s), writeErr: (s) => ctx.stderr.write(s) });
   program.addCommand(syncCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(retryCommand(ctx, (code) => (exitCode = code)));
+  program.addCommand(verifyCommand(ctx, (code) => (exitCode = code)));
+  program.addCommand(repairCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(statusCommand(ctx));
+  program.addCommand(serveCommand(ctx));
   program.addCommand(configCommand(ctx));
   for (const c of program.commands) c.exitOverride();
 

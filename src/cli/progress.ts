@@ -6,7 +6,7 @@ import cliProgress from 'cli-progress';
 import type { RunCounters } from '../engine/run-report.js';
 
 export interface ProgressView {
-  update(counters: Readonly<RunCounters>, total: number | undefined): void;
+  update(counters: Readonly<Pick<RunCounters, 'read'> & Partial<RunCounters>>, total: number | undefined): void;
   stop(): void;
 }
 
@@ -22,7 +22,7 @@ export function createProgress(label: string, enabled: boolean): ProgressView {
       const rate = Math.round(c.read / elapsed);
       // The estimate may be low: never let the bar overflow, grow it instead.
       const max = total !== undefined ? Math.max(total, c.read) : 0;
-      const payload = { rate, label, indexed: c.indexed, unchanged: c.unchanged, failed: c.failed };
+      const payload = { rate, label, indexed: c.indexed ?? 0, unchanged: c.unchanged ?? 0, failed: c.failed ?? 0 };
       if (!bar) {
         const format =
           total !== undefined

@@ -50,6 +50,18 @@ export function exitCodeOfReports(reports: readonly RunReport[], signal: AbortSi
   return EXIT.OK;
 }
 
+/**
+ * `--since`: an ISO 8601 time, epoch milliseconds, or an age (`30m`, `24h`, `7d`) before `now`.
+ * Returns microseconds since the epoch (the unit of versions).
+ */
+export function parseSince(text: string, now: number): number {
+  const age = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (age) return (now - Number(age[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[age[2] as 's' | 'm' | 'h' | 'd']) * 1000;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (Number.isNaN(ms)) throw new CesyncError('USAGE', `--since ${text}: expected an ISO time, epoch milliseconds, or an age like 30m, 24h, 7d`);
+  return ms * 1000;
+}
+
 export const logLevelOption = () =>
   new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info');
 

@@ -3,7 +3,7 @@
  * depth; `redactText` removes known secret values from free text (error messages, logs).
  */
 
-const SECRET_KEY = /pass(word)?|secret|api_?key|token|credential/i;
+const SECRET_KEY = /pass(word)?|secret|api_?key|^key$|token|credential/i;
 export const REDACTED = '***';
 
 export function redact<T>(value: T): T {

@@ -12,9 +12,12 @@ export function indexMapping(fields: readonly FieldDescription[], metaField: str
   for (const f of fields) properties[f.name] = f.key ? keyMapping(f.type) : fieldMapping(f.type, f.name, templates);
   properties[metaField] = {
     properties: {
-      // Digest of the content cesync wrote (write-plan.ts); token of the partition key, for bucketing.
+      // Digest of the content cesync wrote (write-plan.ts); token of the partition key, version and
+      // hash of (id, version), for comparing token buckets with the table (verify).
       digest: { type: 'keyword' },
       token: { type: 'long' },
+      version: { type: 'long' },
+      hv: { type: 'long' },
     },
   };
   return {

@@ -143,7 +143,11 @@ function withMeta(json: string, field: string, meta: Readonly<Record<string, unk
 }
 
 function outcomeOf(status: number, error: { type?: string; reason?: string | null; caused_by?: { reason?: string | null } } | null): WriteOutcome {
-  if (status === 409) return { kind: 'conflict' };
+  if (status === 409) {
+    // "version conflict, current version [N] is higher or equal to the one provided [M]"
+    const current = /current version \[(\d+)\]/.exec(error?.reason ?? '');
+    return { kind: 'conflict', currentVersion: current ? Number(current[1]) : undefined };
+  }
   const type = error?.type ?? `http_${status}`;
   const reason = [error?.reason, error?.caused_by?.reason].filter(Boolean).join(': ') || `status ${status}`;
   const errorClass = status === 429 || status >= 500 ? 'transient' : MAPPING_ERRORS.has(type) ? 'mapping' : 'rejected';

@@ -8,6 +8,7 @@ import type { PlannedBatch } from './planner.js';
 import type { ScanPosition, WriteOp, WriteOutcome } from './record.js';
 import type { RunCounters } from './run-report.js';
 import type { BatchTicket, SpanCheckpoints } from './span-checkpoints.js';
+import { versionHash } from './version-hash.js';
 import { throttle, type Clock, type ThrottleOptions } from './throttle.js';
 
 export interface ApplyContext {
@@ -35,6 +36,11 @@ export async function applyPlanned(
 ): Promise<void> {
   const { counters, checkpoints } = ctx;
   const tickets = new Map<WriteOp, BatchTicket>();
+  // Writes planned as creations that met a newer version: a document written meanwhile, or the
+  // tombstone of a document deleted in the index less than index.gc_deletes ago. Told apart after
+  // the main pass (their checkpoint tickets stay open until then).
+  const creations = new Set<WriteOp>();
+  const refused: { op: WriteOp & { kind: 'index' }; currentVersion: number }[] = [];
 
   async function* ops(): AsyncGenerator<WriteOp> {
     for await (const { batch, planned: records } of planned) {
@@ -45,7 +51,8 @@ export async function applyPlanned(
           counters.unchanged += 1;
           continue;
         }
-        const op: WriteOp = { kind: 'index', id: p.record.id, version: p.version, json: p.json, meta: { ...p.record.meta, digest: p.digest } };
+        const op = indexOp(p.record.id, p.version, p.json, { ...p.record.meta, digest: p.digest });
+        if (p.action === 'create') creations.add(op);
         if (ticket) {
           ticket.pending += 1;
           tickets.set(op, ticket);
@@ -58,7 +65,25 @@ export async function applyPlanned(
     for (const d of deletes) yield { kind: 'delete', id: d.id, version: d.version };
   }
 
+  const settle = (op: WriteOp) => {
+    const ticket = tickets.get(op);
+    if (ticket) {
+      tickets.delete(op);
+      checkpoints!.settle(ticket);
+    }
+  };
+
   const onOutcome = (op: WriteOp, outcome: WriteOutcome) => {
+    const planned = creations.delete(op);
+    if (planned && outcome.kind === 'conflict' && outcome.currentVersion !== undefined && op.kind === 'index') {
+      refused.push({ op, currentVersion: outcome.currentVersion });
+      return;
+    }
+    count(op, outcome);
+    settle(op);
+  };
+
+  const count = (op: WriteOp, outcome: WriteOutcome) => {
     switch (outcome.kind) {
       case 'written':
         counters.indexed += 1;
@@ -85,12 +110,46 @@ export async function applyPlanned(
         break;
     }
     ctx.onOutcome?.(op, outcome);
-    const ticket = tickets.get(op);
-    if (ticket) {
-      tickets.delete(op);
-      checkpoints!.settle(ticket);
-    }
   };
 
   await ctx.sink.write(throttle(ops(), ctx.throttle ?? {}, ctx.clock, ctx.signal), onOutcome);
+  if (refused.length > 0) await recreate(refused, ctx, count, settle);
+}
+
+/**
+ * Creations refused by a newer version: if the document exists now, it was written meanwhile and
+ * is newer (unchanged). If it does not, the index only remembers a delete (for index.gc_deletes,
+ * 60 s by default): the row is written again at the tombstone's version, which the guard accepts.
+ */
+async function recreate(
+  refused: readonly { op: WriteOp & { kind: 'index' }; currentVersion: number }[],
+  ctx: ApplyContext,
+  count: (op: WriteOp, outcome: WriteOutcome) => void,
+  settle: (op: WriteOp) => void,
+): Promise<void> {
+  const present = await ctx.sink.lookup(refused.map((r) => r.op.id));
+  const again = new Map<WriteOp, WriteOp>();
+  for (const { op, currentVersion } of refused) {
+    if (present.has(op.id)) {
+      count(op, { kind: 'conflict' });
+      settle(op);
+    } else {
+      const { digest, token } = op.meta as { digest?: unknown; token?: unknown };
+      again.set(indexOp(op.id, currentVersion, op.json, { token, digest }), op);
+    }
+  }
+  if (again.size === 0) return;
+  await ctx.sink.write(toAsync([...again.keys()]), (op, outcome) => {
+    const original = again.get(op)!;
+    count(original, outcome);
+    settle(original);
+  });
+}
+
+function indexOp(id: string, version: number, json: string, meta: Readonly<Record<string, unknown>>): WriteOp & { kind: 'index' } {
+  return { kind: 'index', id, version, json, meta: { ...meta, version, hv: versionHash(id, version) } };
+}
+
+async function* toAsync<T>(items: readonly T[]): AsyncGenerator<T> {
+  yield* items;
 }

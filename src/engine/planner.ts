@@ -40,7 +40,15 @@ export function digestOfJson(json: string): string {
 export async function* planBatches(
   batches: AsyncIterable<SourceBatch>,
   sink: Pick<DocumentSink, 'lookup' | 'fetch'>,
-  options: { readonly lookups: boolean },
+  options: {
+    readonly lookups: boolean;
+    /**
+     * Ids to rewrite from the row even when the target looks up to date (repair of documents
+     * edited in the target, whose stored digest no longer describes them). Written at the newer
+     * of the two versions, so the guard still refuses anything written meanwhile.
+     */
+    readonly force?: ReadonlySet<string>;
+  },
 ): AsyncGenerator<PlannedBatch> {
   for await (const batch of batches) {
     const records = batch.records;
@@ -53,7 +61,9 @@ export async function* planBatches(
       const digest = digestOfJson(json);
       const s = stored.get(record.id);
       const d = decide(record.version, digest, s);
-      if (d.action === 'unchanged') planned[i] = { action: 'unchanged', record, version: record.version, json, digest };
+      if (s && options.force?.has(record.id) && d.action !== 'write') {
+        planned[i] = { action: 'update', record, version: Math.max(record.version, s.version), json, digest };
+      } else if (d.action === 'unchanged') planned[i] = { action: 'unchanged', record, version: record.version, json, digest };
       else if (d.action === 'write') planned[i] = { action: s ? 'update' : 'create', record, version: d.version, json, digest };
       else {
         planned[i] = { action: 'unchanged', record, version: d.storedVersion, json, digest };

@@ -26,6 +26,16 @@ export interface ParsedKey {
   readonly values: readonly unknown[];
 }
 
+export interface VersionEntry {
+  readonly id: string;
+  readonly version: number;
+}
+
+export interface VersionBatch {
+  readonly span: number;
+  readonly entries: readonly VersionEntry[];
+}
+
 /** A table read as batches of records. */
 export interface RecordSource {
   /** The spans a full scan covers, in order (deterministic for a given cluster and split count). */
@@ -36,6 +46,8 @@ export interface RecordSource {
    * consumer asks for (plus pages in flight). Stops early when `signal` aborts.
    */
   scan(spans: readonly SpanProgress[], options: { signal?: AbortSignal }): AsyncIterable<SourceBatch>;
+  /** (id, version) of every row of the spans, from a key-and-write-time scan; `span` indexes `spans`. */
+  scanVersions(spans: readonly TokenSpan[], options: { signal?: AbortSignal }): AsyncIterable<VersionBatch>;
   /** Names of the primary key columns, in the order `parseKey` takes their texts. */
   keyColumns(): readonly string[];
   /** A key from the texts of its columns (CSV columns), or why they do not form one. */
@@ -66,6 +78,29 @@ export interface DocumentSink {
   write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<void>;
   /** Makes acknowledged writes visible to search. */
   refresh(): Promise<void>;
+}
+
+/** What a target holds for one document, as verify compares it. */
+export interface TargetEntry {
+  readonly id: string;
+  readonly version: number;
+  readonly digest?: string;
+  /** The stored body without cesync metadata (content comparison only). */
+  readonly source?: Record<string, unknown>;
+}
+
+/** A target that can summarise and list its documents by token span (for verify). */
+export interface InspectableTarget {
+  /** Count and sum of version hashes per span, of documents whose token lies in it. */
+  summarise(spans: readonly TokenSpan[], options: { sinceVersion?: number }): Promise<{ count: number; sum: number }[]>;
+  /** The documents of one span. */
+  list(span: TokenSpan, options: { sinceVersion?: number; withSource?: boolean }): AsyncIterable<readonly TargetEntry[]>;
+  /** Documents without cesync's token (written by something else). */
+  listUntracked(options: { withSource?: boolean }): AsyncIterable<readonly TargetEntry[]>;
+  /** Whether the target exists at all. */
+  exists(): Promise<boolean>;
+  /** Bytes of response bodies read so far (to show what verify costs). */
+  bytesRead(): number;
 }
 
 /** Saved progress of a pipeline: one entry per pipeline, never one global "last run". */

@@ -66,6 +66,6 @@ export type RejectionClass = 'mapping' | 'rejected' | 'transient';
 export type WriteOutcome =
   | { readonly kind: 'written'; readonly created: boolean }
   | { readonly kind: 'deleted' }
-  /** The target already holds a newer version: up to date, not a failure. */
-  | { readonly kind: 'conflict' }
+  /** The target already holds a newer version (`currentVersion` when it says which): not a failure. */
+  | { readonly kind: 'conflict'; readonly currentVersion?: number }
   | { readonly kind: 'rejected'; readonly errorClass: RejectionClass; readonly errorType: string; readonly reason: string };

@@ -25,7 +25,7 @@ export interface RunCounters {
   duplicates: number;
 }
 
-export type RunMode = 'full' | 'ids' | 'retry';
+export type RunMode = 'full' | 'ids' | 'retry' | 'repair';
 
 export interface RunReport extends RunCounters {
   readonly pipeline: string;

@@ -19,6 +19,10 @@ export interface TargetedSyncOptions {
   readonly mode?: RunMode;
   readonly input: ParsedKeys;
   readonly deleteMissing?: boolean;
+  /** Ids to rewrite from their rows even if the index looks up to date (see planner.ts). */
+  readonly force?: ReadonlySet<string>;
+  /** Documents to delete as well, at most at these versions (repair: orphans whose id is no key). */
+  readonly alsoDelete?: readonly { id: string; version: number }[];
   /** Refuse (before writing anything) a run that would change more documents than this. */
   readonly maxChanges?: number;
   readonly dryRun?: boolean;
@@ -46,17 +50,18 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
   // Read and plan everything first: the guard must see the whole change before any write.
   const batches: PlannedBatch[] = [];
   const found = new Set<string>();
-  for await (const pb of planBatches(source.read(input.keys, { signal }), sink, { lookups: target.exists && !target.empty })) {
+  for await (const pb of planBatches(source.read(input.keys, { signal }), sink, { lookups: target.exists && !target.empty, force: options.force })) {
     for (const p of pb.planned) found.add(p.record.id);
     batches.push(pb);
   }
   const missing = input.keys.filter((k) => !found.has(k.id));
   counters.missing = missing.length;
   for (const k of missing) problems.push({ line: input.lines.get(k.id) ?? 0, kind: 'missing', text: k.id, reason: 'no row with this key' });
-  let deletes: { id: string; version: number }[] = [];
+  const deletes: { id: string; version: number }[] = [...(options.alsoDelete ?? [])];
   if (options.deleteMissing && missing.length > 0 && target.exists) {
+    // Guarded by the version the index holds now: a document written meanwhile survives.
     const stored = await sink.lookup(missing.map((k) => k.id));
-    deletes = [...stored].map(([id, s]) => ({ id, version: s.version }));
+    for (const [id, s] of stored) deletes.push({ id, version: s.version });
   }
   const writes = batches.reduce((n, b) => n + b.planned.filter((p) => p.action !== 'unchanged').length, 0);
   const changes = writes + deletes.length;

@@ -71,6 +71,7 @@ export function memorySource(records: SourceRecord[]): RecordSource & { scanned:
       }
     },
     read: () => (async function* () {})(),
+    scanVersions: () => (async function* () {})(),
     keyColumns: () => ['id'],
     parseKey: (parts: readonly string[]) => ({ id: parts[0]!, values: [...parts] }),
     idParts: (id: string) => [id],

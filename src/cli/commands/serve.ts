@@ -1,0 +1,84 @@
+/**
+ * `cesync serve`: the HTTP API (Sunbird's Data Sync API: targeted syncs of ids, and a health
+ * check). Thin: loads the configuration, connects the stores, builds the app, listens until
+ * SIGINT/SIGTERM, then closes the server (requests in flight finish) and the stores.
+ */
+import { Command, InvalidArgumentError } from 'commander';
+import { CesyncError } from '../../errors.js';
+import { buildApp, SYNC_PATH } from '../../http/app.js';
+import { requireApiKey } from '../../http/bearer-auth.js';
+import { connectStores } from '../../sync/stores.js';
+import type { CliContext } from '../context.js';
+import { createLogger } from '../logger.js';
+import { addConfigOption, loadCliConfig, logLevelOption } from '../shared-options.js';
+
+interface ServeFlags {
+  config?: string;
+  host: string;
+  port: number;
+  logLevel: string;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number, 0 to 65535 (0: any free port)');
+  return n;
+}
+
+export function serveCommand(ctx: CliContext): Command {
+  const cmd = new Command('serve')
+    .summary("serve the HTTP sync API (Sunbird's POST /api/data/v1/index/sync)")
+    .description(
+      "Serve an HTTP API compatible with Sunbird's Data Sync API. POST /api/data/v1/index/sync with " +
+        '{"request":{"objectType":"<pipeline>","objectIds":[...]}} syncs exactly those ids, as `cesync sync --pipeline ' +
+        '<pipeline> --ids ...` does, and answers with what happened to each id. It needs the header ' +
+        'Authorization: Bearer <key>, the key being api.key of the configuration or CESYNC_API_KEY; without a key the ' +
+        'server does not start. GET /health answers 200 when Cassandra and Elasticsearch both answer, 503 otherwise. ' +
+        'Failed documents go to the failure ledger of the configuration. Stops cleanly on SIGINT/SIGTERM.',
+    )
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <n>', 'port to listen on (0: any free port)', port, 9000)
+    .addOption(logLevelOption())
+    .addHelpText(
+      'after',
+      '\nExample:\n' +
+        '  CESYNC_API_KEY=$(openssl rand -hex 24) cesync serve --config cesync.yaml --port 9000\n' +
+        `  curl -X POST http://127.0.0.1:9000${SYNC_PATH} \\\n` +
+        '    -H "Authorization: Bearer $CESYNC_API_KEY" -H \'Content-Type: application/json\' \\\n' +
+        '    -d \'{"request":{"objectType":"user","objectIds":["3150aa06-333e-4d6d-8d81-3d8e14e7b245"]}}\'\n' +
+        '  curl http://127.0.0.1:9000/health\n\n' +
+        'See docs/http-api.md for the responses and error codes.',
+    );
+  addConfigOption(cmd);
+
+  cmd.action(async (flags: ServeFlags) => {
+    const config = await loadCliConfig(ctx, flags.config);
+    // Checked before connecting: no key, no server.
+    ctx.secrets.push(requireApiKey(config));
+    const log = createLogger({ level: flags.logLevel, pretty: ctx.interactive });
+    const stores = await connectStores(config);
+    try {
+      const app = buildApp({ config, stores, logger: log, signal: ctx.signal });
+      let address: string;
+      try {
+        address = await app.listen({ host: flags.host, port: flags.port });
+      } catch (cause) {
+        await app.close();
+        throw new CesyncError('USAGE', `cannot listen on ${flags.host}:${flags.port}: ${(cause as Error).message}`, { cause });
+      }
+      log.info({ address, pipelines: config.pipelines.map((p) => p.name) }, 'listening');
+      ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health)\n`);
+      await aborted(ctx.signal);
+      log.info('stopping: finishing the requests in flight');
+      await app.close();
+    } finally {
+      await stores.close();
+    }
+  });
+  return cmd;
+}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+}
