@@ -9,6 +9,7 @@ import type { ScanPosition, WriteOp, WriteOutcome } from './record.js';
 import type { RunCounters } from './run-report.js';
 import type { BatchTicket, SpanCheckpoints } from './span-checkpoints.js';
 import { versionHash } from './version-hash.js';
+import { fromArray } from '../streams/from-array.js';
 import { throttle, type Clock, type ThrottleOptions } from './throttle.js';
 
 export interface ApplyContext {
@@ -139,7 +140,7 @@ async function recreate(
     }
   }
   if (again.size === 0) return;
-  await ctx.sink.write(toAsync([...again.keys()]), (op, outcome) => {
+  await ctx.sink.write(fromArray([...again.keys()]), (op, outcome) => {
     const original = again.get(op)!;
     count(original, outcome);
     settle(original);
@@ -150,6 +151,3 @@ function indexOp(id: string, version: number, json: string, meta: Readonly<Recor
   return { kind: 'index', id, version, json, meta: { ...meta, version, hv: versionHash(id, version) } };
 }
 
-async function* toAsync<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
-}

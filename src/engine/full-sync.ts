@@ -16,7 +16,7 @@ import { applyPlanned } from './apply.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches } from './planner.js';
 import type { DocumentSink, FailureSink, PipelineState, RecordSource, SpanProgress, StateStore } from './ports.js';
-import { emptyCounters, type RunCounters, type RunReport } from './run-report.js';
+import { emptyCounters, finishReport, type RunCounters, type RunReport } from './run-report.js';
 import { SpanCheckpoints } from './span-checkpoints.js';
 import type { Clock, ThrottleOptions } from './throttle.js';
 import type { ScanPosition, SourceBatch } from './record.js';
@@ -88,30 +88,22 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
   // An index that was empty when the run began needs no lookups: every record is new to it.
   const planned = planBatches(counted(scanned, countBatch), sink, { lookups: target.exists && !target.empty });
 
-  const report = (extra: Partial<RunReport> = {}): RunReport => {
-    const finished = now();
-    const durationMs = finished - started;
-    return {
+  const report = (extra: Partial<RunReport> = {}): RunReport =>
+    finishReport({
       pipeline,
       mode: 'full',
       dryRun,
-      ...counters,
-      startedAt: new Date(started).toISOString(),
-      finishedAt: new Date(finished).toISOString(),
-      durationMs,
-      rowsPerSecond: durationMs > 0 ? (counters.read * 1000) / durationMs : counters.read,
-      interrupted: signal?.aborted ?? false,
+      counters,
+      started,
+      finished: now(),
+      signal,
       resumedSpans,
       totalSpans: spans.length,
       index: options.index,
       indexCreated: target.created,
       failureLedger: counters.failed > 0 ? options.failureLedgerPath : undefined,
-      planFile: undefined,
-      samples: undefined,
-      inputProblems: [],
       ...extra,
-    };
-  };
+    });
 
   if (dryRun) {
     const plan = new PlanFile(options.planPath);

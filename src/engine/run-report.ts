@@ -66,6 +66,29 @@ export interface InputProblem {
   readonly reason: string;
 }
 
+/** The report of a finished run: timings derived, optional parts defaulted. */
+export function finishReport(
+  r: Pick<RunReport, 'pipeline' | 'mode' | 'dryRun' | 'index' | 'indexCreated' | 'failureLedger'> &
+    Partial<RunReport> & { counters: RunCounters; started: number; finished: number; signal?: AbortSignal },
+): RunReport {
+  const { counters, started, finished, signal, ...rest } = r;
+  const durationMs = finished - started;
+  return {
+    ...counters,
+    startedAt: new Date(started).toISOString(),
+    finishedAt: new Date(finished).toISOString(),
+    durationMs,
+    rowsPerSecond: durationMs > 0 ? (counters.read * 1000) / durationMs : counters.read,
+    interrupted: signal?.aborted ?? false,
+    resumedSpans: 0,
+    totalSpans: 0,
+    planFile: undefined,
+    samples: undefined,
+    inputProblems: [],
+    ...rest,
+  };
+}
+
 export function emptyCounters(): RunCounters {
   return { read: 0, indexed: 0, created: 0, updated: 0, unchanged: 0, failed: 0, deleted: 0, missing: 0, malformed: 0, duplicates: 0 };
 }

@@ -9,9 +9,10 @@ import type { ParsedKeys } from './key-input.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches, type PlannedBatch } from './planner.js';
 import type { SyncDeps } from './full-sync.js';
-import { emptyCounters, type IdOutcome, type InputProblem, type RunMode, type RunReport } from './run-report.js';
+import { emptyCounters, finishReport, type IdOutcome, type InputProblem, type RunMode, type RunReport } from './run-report.js';
 import type { ThrottleOptions } from './throttle.js';
 import { CesyncError } from '../errors.js';
+import { fromArray } from '../streams/from-array.js';
 
 export interface TargetedSyncOptions {
   readonly pipeline: string;
@@ -73,31 +74,22 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
     for (const d of deletes) outcomes[d.id] = { status: 'planned-delete' };
   }
 
-  const report = (extra: Partial<RunReport> = {}): RunReport => {
-    const finished = now();
-    const durationMs = finished - started;
-    return {
+  const report = (extra: Partial<RunReport> = {}): RunReport =>
+    finishReport({
       pipeline,
       mode: options.mode ?? 'ids',
       dryRun,
-      ...counters,
-      startedAt: new Date(started).toISOString(),
-      finishedAt: new Date(finished).toISOString(),
-      durationMs,
-      rowsPerSecond: durationMs > 0 ? (counters.read * 1000) / durationMs : counters.read,
-      interrupted: signal?.aborted ?? false,
-      resumedSpans: 0,
-      totalSpans: 0,
+      counters,
+      started,
+      finished: now(),
+      signal,
       index: options.index,
       indexCreated: target.created,
       failureLedger: counters.failed > 0 || (counters.missing > 0 && !options.deleteMissing) ? options.failureLedgerPath : undefined,
-      planFile: undefined,
-      samples: undefined,
       inputProblems: problems.sort((a, b) => a.line - b.line),
       outcomes,
       ...extra,
-    };
-  };
+    });
 
   if (dryRun) {
     const plan = new PlanFile(options.planPath);
@@ -142,7 +134,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
         });
       }
     }
-    await applyPlanned(toAsync(batches), deletes, {
+    await applyPlanned(fromArray(batches), deletes, {
       pipeline,
       sink,
       failures,
@@ -171,8 +163,4 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
     await failures.close();
   }
   return report();
-}
-
-async function* toAsync<T>(items: readonly T[]): AsyncGenerator<T> {
-  yield* items;
 }

@@ -9,11 +9,11 @@ import { CassandraTableSource } from '../cassandra/table-source.js';
 import { loadTableSchema } from '../cassandra/table-schema.js';
 import { indexMapping } from '../elasticsearch/index-mapping.js';
 import { ElasticsearchIndexSink, META_FIELD } from '../elasticsearch/index-sink.js';
-import { fullSync, type SyncDeps } from '../engine/full-sync.js';
+import { fullSync } from '../engine/full-sync.js';
 import { parseKeyInputs, type KeyInput } from '../engine/key-input.js';
 import type { FailureSink } from '../engine/ports.js';
-import type { RunCounters, RunMode, RunReport } from '../engine/run-report.js';
-import { targetedSync } from '../engine/targeted-sync.js';
+import type { RunCounters, RunReport } from '../engine/run-report.js';
+import { targetedSync, type TargetedSyncOptions } from '../engine/targeted-sync.js';
 import type { ThrottleOptions } from '../engine/throttle.js';
 import { CesyncError } from '../errors.js';
 import type { Stores } from './stores.js';
@@ -29,8 +29,13 @@ export interface PipelineRunOptions {
   readonly throttle?: ThrottleOptions;
 }
 
+export interface OpenedPipeline {
+  readonly source: CassandraTableSource;
+  readonly sink: ElasticsearchIndexSink;
+}
+
 /** The source and sink of a pipeline (reads the table's schema). */
-export async function openPipeline(stores: Stores, pipeline: PipelineConfig) {
+export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPipeline> {
   let schema;
   try {
     schema = await loadTableSchema(stores.cassandra, pipeline.keyspace, pipeline.table);
@@ -56,10 +61,6 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig) {
   return { source, sink };
 }
 
-function deps(opened: Awaited<ReturnType<typeof openPipeline>>, options: PipelineRunOptions): Omit<SyncDeps, 'state'> {
-  return { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress };
-}
-
 /** Full sync (resumes saved progress unless `restart`). */
 export async function syncPipeline(
   stores: Stores,
@@ -68,7 +69,7 @@ export async function syncPipeline(
 ): Promise<RunReport> {
   const opened = await openPipeline(stores, pipeline);
   return fullSync(
-    { ...deps(opened, options), state: stores.state },
+    { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress, state: stores.state },
     {
       pipeline: pipeline.name,
       index: pipeline.index,
@@ -82,36 +83,34 @@ export async function syncPipeline(
   );
 }
 
+/** Options of a targeted sync beyond the common ones (see engine/targeted-sync.ts). */
+export type IdSyncOptions = PipelineRunOptions &
+  Partial<Pick<TargetedSyncOptions, 'deleteMissing' | 'maxChanges' | 'mode' | 'attempt' | 'collectOutcomes' | 'alsoDelete' | 'force'>>;
+
 /** Sync of given ids (CSV fields or document ids), with the guard and missing-id handling. */
-export async function syncPipelineIds(
-  stores: Stores,
+export async function syncPipelineIds(stores: Stores, pipeline: PipelineConfig, inputs: Iterable<KeyInput>, options: IdSyncOptions): Promise<RunReport> {
+  return syncOpenedPipelineIds(await openPipeline(stores, pipeline), pipeline, inputs, options);
+}
+
+/** The same, for a pipeline already opened. */
+export function syncOpenedPipelineIds(
+  opened: OpenedPipeline,
   pipeline: PipelineConfig,
   inputs: Iterable<KeyInput>,
-  options: PipelineRunOptions & {
-    readonly deleteMissing?: boolean;
-    readonly maxChanges?: number;
-    readonly mode?: RunMode;
-    readonly attempt?: number;
-    readonly collectOutcomes?: boolean;
-  },
+  options: IdSyncOptions,
 ): Promise<RunReport> {
-  const opened = await openPipeline(stores, pipeline);
-  const input = parseKeyInputs(inputs, opened.source);
-  return targetedSync(deps(opened, options), {
-    pipeline: pipeline.name,
-    index: pipeline.index,
-    mode: options.mode,
-    input,
-    deleteMissing: options.deleteMissing,
-    maxChanges: options.maxChanges,
-    dryRun: options.dryRun,
-    planPath: options.planPath,
-    failureLedgerPath: options.failureLedgerPath,
-    throttle: options.throttle ?? pipeline.throttle,
-    signal: options.signal,
-    attempt: options.attempt,
-    collectOutcomes: options.collectOutcomes,
-  });
+  const { failures, failureLedgerPath, onProgress, throttle, ...targeted } = options;
+  return targetedSync(
+    { source: opened.source, sink: opened.sink, failures, onProgress },
+    {
+      ...targeted,
+      pipeline: pipeline.name,
+      index: pipeline.index,
+      input: parseKeyInputs(inputs, opened.source),
+      failureLedgerPath,
+      throttle: throttle ?? pipeline.throttle,
+    },
+  );
 }
 
 /** The pipelines named (all when none), or a USAGE error naming the unknown ones. */

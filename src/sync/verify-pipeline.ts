@@ -7,12 +7,10 @@ import type { PipelineConfig } from '../config/schema.js';
 import { ElasticsearchIndexInspector } from '../elasticsearch/index-inspector.js';
 import { META_FIELD } from '../elasticsearch/index-sink.js';
 import type { KeyInput } from '../engine/key-input.js';
-import { parseKeyInputs } from '../engine/key-input.js';
 import type { RunReport } from '../engine/run-report.js';
-import { targetedSync } from '../engine/targeted-sync.js';
 import { DRIFT_CLASSES, verify, type DriftClass, type VerifyReport } from '../engine/verify.js';
 import type { Stores } from './stores.js';
-import { openPipeline, type PipelineRunOptions } from './sync-pipeline.js';
+import { openPipeline, syncOpenedPipelineIds, type PipelineRunOptions } from './sync-pipeline.js';
 
 export async function verifyPipeline(
   stores: Stores,
@@ -53,22 +51,11 @@ export async function repairPipeline(
     else inputs.push({ line: inputs.length + 1, fields: [id] });
   }
   const strayVersions = strays.length ? await opened.sink.lookup(strays) : new Map();
-  return targetedSync(
-    { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress },
-    {
-      pipeline: pipeline.name,
-      index: pipeline.index,
-      mode: 'repair',
-      input: parseKeyInputs(inputs, opened.source),
-      deleteMissing: true,
-      alsoDelete: [...strayVersions].map(([id, s]) => ({ id, version: s.version })),
-      force: new Set(plan.ids.different ?? []),
-      maxChanges: options.maxChanges,
-      dryRun: options.dryRun,
-      planPath: options.planPath,
-      failureLedgerPath: options.failureLedgerPath,
-      throttle: options.throttle ?? pipeline.throttle,
-      signal: options.signal,
-    },
-  );
+  return syncOpenedPipelineIds(opened, pipeline, inputs, {
+    ...options,
+    mode: 'repair',
+    deleteMissing: true,
+    alsoDelete: [...strayVersions].map(([id, s]) => ({ id, version: s.version })),
+    force: new Set(plan.ids.different ?? []),
+  });
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
-import { cassandraClient, deleteIndex, esClient, rawConfig, recreateKeyspace, runCli, tempDir, writeConfig } from './harness.js';
+import { deleteIndex, openTestClients, rawConfig, runCli, tempDir, writeConfig } from './harness.js';
 
 const KS = 'cesync_cli';
 let cql: cassandra.Client;
@@ -13,10 +13,7 @@ const dir = tempDir();
 const pipeline = { name: 'users', keyspace: KS, table: 'users', index: 'cli_users' };
 
 beforeAll(async () => {
-  cql = cassandraClient();
-  es = esClient();
-  await cql.connect();
-  await recreateKeyspace(cql, KS);
+  ({ cql, es } = await openTestClients(KS));
   await cql.execute(`CREATE TABLE ${KS}.users (id text PRIMARY KEY, name text, age text)`);
   for (let i = 0; i < 300; i++) await cql.execute(`INSERT INTO ${KS}.users (id, name, age) VALUES (?, ?, ?)`, [`u${i}`, `user ${i}`, String(i)], { prepare: true });
 });

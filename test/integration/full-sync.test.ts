@@ -6,7 +6,7 @@ import type cassandra from 'cassandra-driver';
 import { connectStores, type Stores } from '../../src/sync/stores.js';
 import { syncPipeline } from '../../src/sync/sync-pipeline.js';
 import { MemoryFailureLedger } from '../../src/engine/failure-ledger.js';
-import { cassandraClient, config, deleteIndex, esClient, recreateKeyspace } from './harness.js';
+import { config, deleteIndex, openTestClients } from './harness.js';
 
 const KS = 'cesync_full';
 let cql: cassandra.Client;
@@ -33,10 +33,7 @@ async function doc(index: string, id: string) {
 }
 
 beforeAll(async () => {
-  cql = cassandraClient();
-  es = esClient();
-  await cql.connect();
-  await recreateKeyspace(cql, KS);
+  ({ cql, es } = await openTestClients(KS));
   await cql.execute(`CREATE TABLE ${KS}.people (id int PRIMARY KEY, name text, city text, tags set<text>, attrs map<text, text>)`);
   await cql.execute(`CREATE TABLE ${KS}.keyonly (a text, b int, PRIMARY KEY (a, b))`);
   await cql.execute(`CREATE TABLE ${KS}.hits (page text PRIMARY KEY, views counter)`);

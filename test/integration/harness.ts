@@ -96,3 +96,11 @@ export async function deleteIndex(es: EsClient, index: string): Promise<void> {
 export function parseRaw(raw: Record<string, unknown>): Readonly<Config> {
   return parseConfig(raw, testEnv());
 }
+
+/** Connected clients of both servers, with `keyspace` dropped and created empty. */
+export async function openTestClients(keyspace: string): Promise<{ cql: cassandra.Client; es: EsClient }> {
+  const cql = cassandraClient();
+  await cql.connect();
+  await recreateKeyspace(cql, keyspace);
+  return { cql, es: esClient() };
+}

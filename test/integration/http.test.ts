@@ -15,7 +15,7 @@ import { createElasticsearchClient } from '../../src/elasticsearch/client.js';
 import { CesyncError } from '../../src/errors.js';
 import { buildApp, type App } from '../../src/http/app.js';
 import { connectStores, type Stores } from '../../src/sync/stores.js';
-import { cassandraClient, config, deleteIndex, esClient, rawConfig, recreateKeyspace, runCli, tempDir, testEnv, writeConfig } from './harness.js';
+import { config, deleteIndex, openTestClients, rawConfig, runCli, tempDir, testEnv, writeConfig } from './harness.js';
 
 const KS = 'cesync_http';
 const KEY = 'http-test-key-0123456789abcdef';
@@ -70,10 +70,7 @@ async function post(body: unknown, options: { key?: string | null; contentType?:
 const docExists = async (index: string, id: string) => (await es.indices.exists({ index })) && (await es.exists({ index, id }));
 
 beforeAll(async () => {
-  cql = cassandraClient();
-  es = esClient();
-  await cql.connect();
-  await recreateKeyspace(cql, KS);
+  ({ cql, es } = await openTestClients(KS));
   await cql.execute(`CREATE TABLE ${KS}.users (id text PRIMARY KEY, name text, age text)`);
   await cql.execute(`CREATE TABLE ${KS}.orgs (id text PRIMARY KEY, orgname text)`);
   for (let i = 0; i < 60; i++) {

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
-import { cassandraClient, deleteIndex, esClient, rawConfig, recreateKeyspace, runCli, tempDir, testEnv, writeConfig } from './harness.js';
+import { deleteIndex, openTestClients, rawConfig, runCli, tempDir, testEnv, writeConfig } from './harness.js';
 
 const KS = 'cesync_resume';
 const ROWS = 100_000;
@@ -14,10 +14,7 @@ const dir = tempDir();
 let configFile: string;
 
 beforeAll(async () => {
-  cql = cassandraClient();
-  es = esClient();
-  await cql.connect();
-  await recreateKeyspace(cql, KS);
+  ({ cql, es } = await openTestClients(KS));
   await cql.execute(`CREATE TABLE ${KS}.rows (id int PRIMARY KEY, body text, n bigint)`);
   const insert = `INSERT INTO ${KS}.rows (id, body, n) VALUES (?, ?, ?)`;
   for (let i = 0; i < ROWS; i += 1000) {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
-import { cassandraClient, deleteIndex, esClient, rawConfig, recreateKeyspace, runCli, tempDir, writeConfig } from './harness.js';
+import { deleteIndex, openTestClients, rawConfig, runCli, tempDir, writeConfig } from './harness.js';
 
 const KS = 'cesync_ids';
 let cql: cassandra.Client;
@@ -21,10 +21,7 @@ const count = async (index: string) => {
 };
 
 beforeAll(async () => {
-  cql = cassandraClient();
-  es = esClient();
-  await cql.connect();
-  await recreateKeyspace(cql, KS);
+  ({ cql, es } = await openTestClients(KS));
   await cql.execute(`CREATE TABLE ${KS}.users (id uuid PRIMARY KEY, name text, age text)`);
   await cql.execute(`CREATE TABLE ${KS}.enrol (course text, cohort int, userid text, role text, PRIMARY KEY ((course, cohort), userid))`);
   configFile = writeConfig(

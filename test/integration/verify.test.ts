@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
-import { cassandraClient, deleteIndex, esClient, rawConfig, recreateKeyspace, runCli, tempDir, writeConfig } from './harness.js';
+import { deleteIndex, openTestClients, rawConfig, runCli, tempDir, writeConfig } from './harness.js';
 
 const KS = 'cesync_verify';
 const ROWS = 3000;
@@ -23,10 +23,7 @@ async function verifyJson(...args: string[]): Promise<{ code: number | null; rep
 }
 
 beforeAll(async () => {
-  cql = cassandraClient();
-  es = esClient();
-  await cql.connect();
-  await recreateKeyspace(cql, KS);
+  ({ cql, es } = await openTestClients(KS));
   await cql.execute(`CREATE TABLE ${KS}.things (id int PRIMARY KEY, name text, tags set<text>)`);
   const insert = `INSERT INTO ${KS}.things (id, name, tags) VALUES (?, ?, ?)`;
   for (let i = 0; i < ROWS; i += 500) {
