@@ -143,3 +143,54 @@ export interface FailureEntry {
 }
 
 export type { SourceRecord };
+
+/**
+ * A position in a stream of changes ordered by (version, id): everything at or before it has been
+ * applied and acknowledged. Rows sharing one version are ordered by id, so a run that stops among
+ * them continues after the last id it finished, and none is skipped.
+ */
+export interface Watermark {
+  readonly version: number;
+  readonly id: string;
+}
+
+export type Direction = 'to-elasticsearch' | 'to-cassandra';
+
+/** Documents of the target that changed, for the way back (Elasticsearch to Cassandra). */
+export interface ChangedDocument {
+  readonly id: string;
+  /** The document's version (its version field, in microseconds). */
+  readonly version: number;
+  /** The body without cesync metadata. */
+  readonly document: Readonly<Record<string, unknown>>;
+  /** cesync's metadata when the document was written by cesync: digest and version it wrote. */
+  readonly written?: { readonly digest?: string; readonly version?: number };
+}
+
+/** Reads changed documents in (version) order with a point in time and search_after. */
+export interface ChangeFeed {
+  /** Documents whose version is >= `from.version` and <= `to`, ordered by version. */
+  changes(from: Watermark, to: number, options: { signal?: AbortSignal; pageSize?: number }): AsyncIterable<readonly ChangedDocument[]>;
+}
+
+/** One row to write into Cassandra with `USING TIMESTAMP version`. */
+export interface RowWrite {
+  readonly id: string;
+  readonly version: number;
+  readonly document: Readonly<Record<string, unknown>>;
+}
+
+/** A table that takes documents back as rows; Cassandra keeps the newest cell by itself. */
+export interface RowSink {
+  /** Checks that documents can be converted to rows of this table; throws SCHEMA_MISMATCH otherwise. */
+  check(): void;
+  /**
+   * Writes each document as a row `USING TIMESTAMP version` (all mapped columns, nulls included).
+   * Calls `onOutcome` once per write. Rejects when a request fails after retries.
+   */
+  write(rows: AsyncIterable<RowWrite>, onOutcome: (row: RowWrite, outcome: RowWriteOutcome) => void): Promise<void>;
+}
+
+export type RowWriteOutcome =
+  | { readonly kind: 'written' }
+  | { readonly kind: 'rejected'; readonly errorClass: 'mapping' | 'rejected'; readonly errorType: string; readonly reason: string };
