@@ -8,14 +8,15 @@
  * `rangesInFlight` pages.
  */
 import cassandra from 'cassandra-driver';
-import type { ParsedKey, RecordSource, SpanProgress, TokenSpan, VersionBatch, VersionEntry } from '../engine/ports.js';
+import type { ParsedKey, RecordSource, SpanProgress, TokenSpan, VersionBatch, VersionEntry, Watermark } from '../engine/ports.js';
+import { CesyncError } from '../errors.js';
 import type { SourceBatch, SourceRecord } from '../engine/record.js';
 import { mergeConcurrent } from '../streams/merge-concurrent.js';
 import { cassandraError, type CassandraClient } from './client.js';
 import { compileDocumentId, splitDelimitedId, type IdFormat } from './document-id.js';
 import { T } from './cql-type.js';
 import { parseKeyValue } from './key-parser.js';
-import { checkVersionColumn, quoteIdentifier, writetimeSelector, type TableSchema, type VersionSource } from './table-schema.js';
+import { checkVersionColumn, quoteIdentifier, writetimeSelector, type ColumnSchema, type TableSchema, type VersionSource } from './table-schema.js';
 import { compileConverter } from './value-converter.js';
 
 export interface TableSourceOptions {
@@ -28,6 +29,12 @@ export interface TableSourceOptions {
   readonly where: string;
   /** Key reads in flight for `read` (targeted sync). */
   readonly keyReadsInFlight?: number;
+  /**
+   * A timestamp (or bigint of microseconds) column every writer sets: incremental syncs find
+   * changed rows with a range query on it, through a Storage-Attached Index. Without one they
+   * scan keys and write times of the whole table.
+   */
+  readonly changeColumn?: string;
 }
 
 /**
@@ -50,6 +57,7 @@ export class CassandraTableSource implements RecordSource {
   private readonly selectVersionsSpan: string;
   private readonly selectVersionsToEnd: string;
   private readonly toVersionEntry: (row: cassandra.types.Row) => VersionEntry;
+  private readonly change: { readonly column: ColumnSchema; readonly select: string; readonly toEntry: (row: cassandra.types.Row) => VersionEntry } | undefined;
   private readonly toRecord: (row: cassandra.types.Row) => SourceRecord;
   private readonly idOf: (doc: Readonly<Record<string, unknown>>) => string;
   private readonly keyConverters: readonly ((v: unknown) => unknown)[];
@@ -89,11 +97,21 @@ export class CassandraTableSource implements RecordSource {
     const versionOf = versionColumn ? versionFromColumn(versionColumn.name, versionColumn.type.code) : versionFromWritetimes(wtNames);
 
     const keyNames = schema.keyColumns;
-    this.toVersionEntry = (row) => {
+    const idOfRow = (row: cassandra.types.Row) => {
       const keyDoc: Record<string, unknown> = {};
       for (let i = 0; i < keyNames.length; i++) keyDoc[keyNames[i]!] = this.keyConverters[i]!(row[keyNames[i]!]);
-      return { id: this.idOf(keyDoc), version: versionOf(row) };
+      return this.idOf(keyDoc);
     };
+    this.toVersionEntry = (row) => ({ id: idOfRow(row), version: versionOf(row) });
+    if (options.changeColumn) {
+      const column = checkVersionColumn(schema, options.changeColumn);
+      const changeVersion = versionFromColumn(column.name, column.type.code);
+      this.change = {
+        column,
+        select: `SELECT ${[...schema.keyColumns, column.name].map(quoteIdentifier).join(', ')} ${from} WHERE ${quoteIdentifier(column.name)} >= ? AND ${quoteIdentifier(column.name)} <= ?`,
+        toEntry: (row) => ({ id: idOfRow(row), version: changeVersion(row) }),
+      };
+    }
 
     this.toRecord = (row) => {
       const document: Record<string, unknown> = {};
@@ -173,10 +191,63 @@ export class CassandraTableSource implements RecordSource {
     }
   }
 
+  changed(from: Watermark, to: number, options: { signal?: AbortSignal }) {
+    const change = this.change;
+    if (!change) {
+      // No change column: every row's key and write time, filtered by the caller.
+      const spans = this.spans();
+      return { method: 'scan' as const, entries: mapAsync(this.scanVersions(spans, options), (b) => b.entries) };
+    }
+    return { method: 'change-column' as const, entries: this.changedByColumn(change, from, to, options.signal) };
+  }
+
+  private async *changedByColumn(change: NonNullable<CassandraTableSource['change']>, from: Watermark, to: number, signal?: AbortSignal) {
+    const bound = (micros: number) => (change.column.type.code === T.timestamp ? new Date(Math.floor(micros / 1000)) : cassandra.types.Long.fromNumber(micros));
+    try {
+      for await (const { rows } of this.query(change.select, [bound(from.version), bound(to)], signal)) yield rows.map(change.toEntry);
+    } catch (e) {
+      if (e instanceof CesyncError && /ALLOW FILTERING|index/i.test(e.message)) {
+        throw new CesyncError(
+          'SCHEMA_MISMATCH',
+          `change column ${change.column.name} of ${this.schema.keyspace}.${this.schema.table} has no Storage-Attached Index; create it with --create-index (or drop changeColumn to scan instead)`,
+          { cause: e },
+        );
+      }
+      throw e;
+    }
+  }
+
+  /** Creates the Storage-Attached Index on the change column (only when asked: it costs writes). */
+  async createChangeIndex(): Promise<string> {
+    if (!this.change) throw new CesyncError('USAGE', 'the pipeline has no changeColumn to index');
+    const name = `${this.schema.table}_${this.change.column.name}_cesync_idx`.replace(/[^A-Za-z0-9_]/g, '_');
+    const cql = `CREATE CUSTOM INDEX IF NOT EXISTS ${quoteIdentifier(name)} ON ${quoteIdentifier(this.schema.keyspace)}.${quoteIdentifier(this.schema.table)} (${quoteIdentifier(this.change.column.name)}) USING 'StorageAttachedIndex'`;
+    try {
+      await this.client.execute(cql);
+      // The index answers queries only once built: wait for it (system_views.sai_column_indexes).
+      const deadline = Date.now() + 120_000;
+      for (;;) {
+        const rs = await this.client.execute(
+          'SELECT is_queryable FROM system_views.sai_column_indexes WHERE keyspace_name = ? AND index_name = ?',
+          [this.schema.keyspace, name],
+        );
+        if (rs.first()?.['is_queryable'] === true) break;
+        if (Date.now() > deadline) throw new CesyncError('STORE_UNAVAILABLE', `index ${name} is still building after 120 s; try again later`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } catch (cause) {
+      throw cause instanceof CesyncError ? cause : cassandraError(cause, this.options.where);
+    }
+    return name;
+  }
+
   /** The pages of one span, from the exclusive token `from`. */
-  private async *pages(span: TokenSpan, from: string, bounded: string, toEnd: string, signal?: AbortSignal) {
-    const query = span.end === null ? toEnd : bounded;
-    const params = span.end === null ? [long(from)] : [long(from), long(span.end)];
+  private pages(span: TokenSpan, from: string, bounded: string, toEnd: string, signal?: AbortSignal) {
+    return span.end === null ? this.query(toEnd, [long(from)], signal) : this.query(bounded, [long(from), long(span.end)], signal);
+  }
+
+  /** The pages of a query, `pageSize` rows each. */
+  private async *query(query: string, params: unknown[], signal?: AbortSignal) {
     let pageState: string | undefined;
     do {
       if (signal?.aborted) return;
@@ -238,6 +309,10 @@ export class CassandraTableSource implements RecordSource {
       if (records.length > 0) yield { records };
     }
   }
+}
+
+async function* mapAsync<A, B>(items: AsyncIterable<A>, f: (a: A) => B): AsyncGenerator<B> {
+  for await (const a of items) yield f(a);
 }
 
 const long = (token: string) => cassandra.types.Long.fromString(token);

@@ -145,6 +145,21 @@ export const pipelineSchema = z
       .optional()
       .describe('Settings used only when cesync creates the index (e.g. number_of_shards).'),
     throttle: throttleSchema.optional(),
+    changeColumn: identifier
+      .optional()
+      .describe('A timestamp (or bigint of microseconds) column every writer sets: incremental syncs query it through a Storage-Attached Index instead of scanning.'),
+    incremental: z
+      .strictObject({
+        safetyLagMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(5000)
+          .describe('Changes newer than this are left for the next run (clock skew, writes still landing).'),
+        batchSize: z.number().int().min(1).default(1000).describe('Changed rows per batch; the watermark moves after each.'),
+      })
+      .prefault({})
+      .describe('Incremental sync (--since).'),
   })
   .describe('One table-to-index sync.');
 

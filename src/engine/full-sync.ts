@@ -50,6 +50,11 @@ export interface FullSyncOptions {
   readonly throttle?: ThrottleOptions;
   /** How often span progress is saved while running (milliseconds). */
   readonly checkpointIntervalMs?: number;
+  /**
+   * Incremental safety lag: a finished full sync starts the pipeline's watermark (when it has
+   * none) at its own start minus this, so "since last" continues from there.
+   */
+  readonly safetyLagMs?: number;
 }
 
 export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promise<RunReport> {
@@ -124,7 +129,8 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
 
   const checkpoints = new SpanCheckpoints(spans);
   const runId = randomUUID();
-  const startedAt = new Date(started).toISOString();
+  // A resumed run belongs to the run it resumes: its start bounds what the table held.
+  const startedAt = resumable ? saved.startedAt : new Date(started).toISOString();
   const save = async (status: PipelineState['status'], error?: string) => {
     if (!state) return;
     const snap = checkpoints.snapshot();
@@ -163,6 +169,10 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
     await saving;
     await sink.refresh();
     await save(signal?.aborted ? 'interrupted' : 'finished');
+    if (state && !signal?.aborted && !(await state.loadWatermark(pipeline, 'to-elasticsearch'))) {
+      const begun = Date.parse(startedAt);
+      await state.saveWatermark(pipeline, 'to-elasticsearch', { version: Math.max(0, begun - (options.safetyLagMs ?? 0)) * 1000, id: '' });
+    }
   } catch (error) {
     clearInterval(timer);
     await saving;

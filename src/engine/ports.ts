@@ -54,6 +54,12 @@ export interface RecordSource {
   parseKey(parts: readonly string[]): ParsedKey | { readonly error: string };
   /** The texts of a document id's key columns (the inverse of the id format). */
   idParts(id: string): string[];
+  /**
+   * (id, change version) of rows changed in the window: after `from` (by version, then id) and at
+   * most `to`. `method` says how they are found: a query on an indexed change column, or a scan
+   * of keys and write times of the whole table.
+   */
+  changed(from: Watermark, to: number, options: { signal?: AbortSignal }): { readonly method: 'change-column' | 'scan'; readonly entries: AsyncIterable<readonly VersionEntry[]> };
   /** The records of these keys, in batches; keys without a row are left out. */
   read(keys: readonly ParsedKey[], options: { signal?: AbortSignal }): AsyncIterable<SourceBatch>;
   /** A rough row count for progress, or undefined when the store cannot tell cheaply. */
@@ -121,6 +127,9 @@ export interface StateStore {
   load(pipeline: string): Promise<PipelineState | undefined>;
   save(state: PipelineState): Promise<void>;
   list(): Promise<PipelineState[]>;
+  /** The high-water mark of a pipeline in one direction (incremental sync). */
+  loadWatermark(pipeline: string, direction: Direction): Promise<Watermark | undefined>;
+  saveWatermark(pipeline: string, direction: Direction, mark: Watermark): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -12,6 +12,8 @@
  * In a dry run, `created`, `updated` and `unchanged` are what the run would do; nothing is written.
  */
 
+import type { Watermark } from './ports.js';
+
 export interface RunCounters {
   read: number;
   indexed: number;
@@ -25,7 +27,7 @@ export interface RunCounters {
   duplicates: number;
 }
 
-export type RunMode = 'full' | 'ids' | 'retry' | 'repair';
+export type RunMode = 'full' | 'ids' | 'retry' | 'repair' | 'incremental';
 
 export interface RunReport extends RunCounters {
   readonly pipeline: string;
@@ -50,6 +52,10 @@ export interface RunReport extends RunCounters {
   readonly samples: Readonly<Record<string, readonly string[]>> | undefined;
   /** Targeted sync: problems with the requested ids, with their line numbers. */
   readonly inputProblems: readonly InputProblem[];
+  /** Incremental sync: the window of versions (microseconds), how changes were found, the watermark reached. */
+  readonly window?: { readonly from: Watermark; readonly to: number };
+  readonly changeDetection?: 'change-column' | 'scan';
+  readonly watermark?: Watermark;
   /** Targeted sync with `collectOutcomes`: what happened to each requested id. */
   readonly outcomes?: Readonly<Record<string, IdOutcome>>;
 }
@@ -103,6 +109,10 @@ export function summarise(r: RunReport): string {
     parts.push(r.dryRun ? `delete ${r.deleted}` : `deleted ${r.deleted}`, `missing ${r.missing}`, `malformed ${r.malformed}`, `duplicates ${r.duplicates}`);
   }
   let line = `${parts.join(', ')} in ${secs}s (${Math.round(r.rowsPerSecond)} rows/s)`;
+  if (r.window) {
+    const t = (v: number) => (v > 0 ? new Date(Math.floor(v / 1000)).toISOString() : 'the beginning');
+    line += `\n  changes after ${t(r.window.from.version)} up to ${t(r.window.to)}, found by ${r.changeDetection === 'scan' ? 'a scan of keys and write times' : 'the change column index'}`;
+  }
   if (r.resumedSpans > 0) line += `\n  resumed: ${r.resumedSpans} of ${r.totalSpans} token ranges were already done`;
   if (r.interrupted) line += '\n  interrupted: progress is saved, the next run resumes';
   for (const p of r.inputProblems.slice(0, 20)) line += `\n  line ${p.line}: ${p.kind} ${JSON.stringify(p.text)}: ${p.reason}`;

@@ -1,9 +1,11 @@
 /**
  * Pipeline state in a Cassandra table, by default `cesync.pipeline_state` in the cluster being
- * synced: one row per pipeline, the state as JSON text. The keyspace and table are created on
- * first use (IF NOT EXISTS), with the configured replication.
+ * synced: one row per pipeline, the state as JSON text; and `cesync.watermarks`, one row per
+ * pipeline and direction. The keyspace and tables are created on first use (IF NOT EXISTS), with
+ * the configured replication.
  */
-import type { PipelineState, StateStore } from '../engine/ports.js';
+import cassandra from 'cassandra-driver';
+import type { Direction, PipelineState, StateStore, Watermark } from '../engine/ports.js';
 import type { CassandraClient } from '../cassandra/client.js';
 import { cassandraError } from '../cassandra/client.js';
 import { quoteIdentifier } from '../cassandra/table-schema.js';
@@ -19,12 +21,14 @@ export class CassandraStateStore implements StateStore {
   private readonly client: CassandraClient;
   private readonly options: CassandraStateOptions;
   private readonly table: string;
+  private readonly marks: string;
   private ready: Promise<void> | undefined;
 
   constructor(client: CassandraClient, options: CassandraStateOptions) {
     this.client = client;
     this.options = options;
     this.table = `${quoteIdentifier(options.keyspace)}.pipeline_state`;
+    this.marks = `${quoteIdentifier(options.keyspace)}.watermarks`;
   }
 
   async load(pipeline: string): Promise<PipelineState | undefined> {
@@ -49,6 +53,23 @@ export class CassandraStateStore implements StateStore {
     ]);
   }
 
+  async loadWatermark(pipeline: string, direction: Direction): Promise<Watermark | undefined> {
+    await this.ensure();
+    const row = (await this.run(`SELECT version, id FROM ${this.marks} WHERE pipeline = ? AND direction = ?`, [pipeline, direction])).first();
+    return row ? { version: Number(String(row['version'])), id: row['id'] as string } : undefined;
+  }
+
+  async saveWatermark(pipeline: string, direction: Direction, mark: Watermark): Promise<void> {
+    await this.ensure();
+    await this.run(`INSERT INTO ${this.marks} (pipeline, direction, version, id, updated_at) VALUES (?, ?, ?, ?, ?)`, [
+      pipeline,
+      direction,
+      cassandra.types.Long.fromNumber(mark.version),
+      mark.id,
+      new Date(),
+    ]);
+  }
+
   async close(): Promise<void> {}
 
   private ensure(): Promise<void> {
@@ -56,6 +77,10 @@ export class CassandraStateStore implements StateStore {
       const replication = JSON.stringify(this.options.replication).replaceAll('"', "'");
       await this.run(`CREATE KEYSPACE IF NOT EXISTS ${quoteIdentifier(this.options.keyspace)} WITH replication = ${replication}`, []);
       await this.run(`CREATE TABLE IF NOT EXISTS ${this.table} (pipeline text PRIMARY KEY, state text, updated_at timestamp)`, []);
+      await this.run(
+        `CREATE TABLE IF NOT EXISTS ${this.marks} (pipeline text, direction text, version bigint, id text, updated_at timestamp, PRIMARY KEY (pipeline, direction))`,
+        [],
+      );
     })().catch((e: unknown) => {
       this.ready = undefined;
       throw e;

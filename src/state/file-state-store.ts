@@ -1,10 +1,16 @@
 /**
- * Pipeline state in a local JSON file, for simple single-host use: `{ "<pipeline>": state }`.
+ * Pipeline state in a local JSON file, for simple single-host use:
+ * `{ "pipelines": { "<pipeline>": state }, "watermarks": { "<pipeline>": { "<direction>": mark } } }`.
  * Written whole to a temporary file and renamed, so a crash never leaves a torn file.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import type { PipelineState, StateStore } from '../engine/ports.js';
+import type { Direction, PipelineState, StateStore, Watermark } from '../engine/ports.js';
 import { parseState } from './state-schema.js';
+
+interface FileState {
+  pipelines: Record<string, PipelineState>;
+  watermarks: Record<string, Partial<Record<Direction, Watermark>>>;
+}
 
 export class FileStateStore implements StateStore {
   private readonly path: string;
@@ -15,18 +21,34 @@ export class FileStateStore implements StateStore {
   }
 
   async load(pipeline: string): Promise<PipelineState | undefined> {
-    return (await this.readAll())[pipeline];
+    return (await this.readAll()).pipelines[pipeline];
   }
 
   async list(): Promise<PipelineState[]> {
-    return Object.values(await this.readAll());
+    return Object.values((await this.readAll()).pipelines);
   }
 
   save(state: PipelineState): Promise<void> {
-    // Serialised: two saves never interleave their read-modify-write.
+    return this.update((all) => {
+      all.pipelines[state.pipeline] = state;
+    });
+  }
+
+  async loadWatermark(pipeline: string, direction: Direction): Promise<Watermark | undefined> {
+    return (await this.readAll()).watermarks[pipeline]?.[direction];
+  }
+
+  saveWatermark(pipeline: string, direction: Direction, mark: Watermark): Promise<void> {
+    return this.update((all) => {
+      all.watermarks[pipeline] = { ...all.watermarks[pipeline], [direction]: { version: mark.version, id: mark.id } };
+    });
+  }
+
+  /** Serialised: two updates never interleave their read-modify-write. */
+  private update(change: (all: FileState) => void): Promise<void> {
     this.writing = this.writing.then(async () => {
       const all = await this.readAll();
-      all[state.pipeline] = state;
+      change(all);
       const tmp = `${this.path}.${process.pid}.tmp`;
       await writeFile(tmp, `${JSON.stringify(all, null, 2)}\n`);
       await rename(tmp, this.path);
@@ -38,15 +60,18 @@ export class FileStateStore implements StateStore {
     await this.writing;
   }
 
-  private async readAll(): Promise<Record<string, PipelineState>> {
+  private async readAll(): Promise<FileState> {
     let text: string;
     try {
       text = await readFile(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return {};
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { pipelines: {}, watermarks: {} };
       throw e;
     }
-    const raw = JSON.parse(text) as Record<string, unknown>;
-    return Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, parseState(JSON.stringify(v), this.path)]));
+    const raw = JSON.parse(text) as { pipelines?: Record<string, unknown>; watermarks?: FileState['watermarks'] };
+    return {
+      pipelines: Object.fromEntries(Object.entries(raw.pipelines ?? {}).map(([k, v]) => [k, parseState(JSON.stringify(v), this.path)])),
+      watermarks: raw.watermarks ?? {},
+    };
   }
 }

@@ -10,6 +10,8 @@ import { loadTableSchema } from '../cassandra/table-schema.js';
 import { indexMapping } from '../elasticsearch/index-mapping.js';
 import { ElasticsearchIndexSink, META_FIELD } from '../elasticsearch/index-sink.js';
 import { fullSync } from '../engine/full-sync.js';
+import { incrementalSync, type IncrementalReport } from '../engine/incremental-sync.js';
+import { START } from '../engine/watermark.js';
 import { parseKeyInputs, type KeyInput } from '../engine/key-input.js';
 import type { FailureSink } from '../engine/ports.js';
 import type { RunCounters, RunReport } from '../engine/run-report.js';
@@ -49,6 +51,7 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
     version: pipeline.version,
     id: pipeline.id,
     where: stores.cassandraWhere,
+    changeColumn: pipeline.changeColumn,
   });
   const sink = new ElasticsearchIndexSink(stores.elasticsearch, {
     index: pipeline.index,
@@ -79,6 +82,43 @@ export async function syncPipeline(
       dryRun: options.dryRun,
       planPath: options.planPath,
       throttle: options.throttle ?? pipeline.throttle,
+      safetyLagMs: pipeline.incremental.safetyLagMs,
+    },
+  );
+}
+
+/** Where an incremental run starts: the saved watermark, or a given time (microseconds). */
+export type IncrementalStart = { readonly last: true } | { readonly from: number; readonly to?: number };
+
+/**
+ * Incremental sync: rows changed after the pipeline's watermark (`last`, which it then moves) or
+ * in a given window (which leaves the watermark alone).
+ */
+export async function syncPipelineIncremental(
+  stores: Stores,
+  pipeline: PipelineConfig,
+  start: IncrementalStart,
+  options: PipelineRunOptions & { readonly createIndex?: boolean; readonly now?: number },
+): Promise<IncrementalReport> {
+  const opened = await openPipeline(stores, pipeline);
+  if (options.createIndex) await opened.source.createChangeIndex();
+  const now = options.now ?? Date.now();
+  const upper = (now - pipeline.incremental.safetyLagMs) * 1000;
+  const from = 'last' in start ? ((await stores.state.loadWatermark(pipeline.name, 'to-elasticsearch')) ?? START) : { version: start.from, id: '' };
+  return incrementalSync(
+    { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress, state: stores.state },
+    {
+      pipeline: pipeline.name,
+      index: pipeline.index,
+      from,
+      to: 'last' in start ? upper : Math.min(start.to ?? upper, upper),
+      saveWatermark: 'last' in start,
+      batchSize: pipeline.incremental.batchSize,
+      dryRun: options.dryRun,
+      planPath: options.planPath,
+      failureLedgerPath: options.failureLedgerPath,
+      throttle: options.throttle ?? pipeline.throttle,
+      signal: options.signal,
     },
   );
 }

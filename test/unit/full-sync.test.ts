@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fullSync } from '../../src/engine/full-sync.js';
 import { MemoryFailureLedger } from '../../src/engine/failure-ledger.js';
-import type { DocumentSink, PipelineState, RecordSource, SpanProgress, StateStore } from '../../src/engine/ports.js';
+import type { Direction, DocumentSink, PipelineState, RecordSource, SpanProgress, StateStore, Watermark } from '../../src/engine/ports.js';
 import type { SourceBatch, SourceRecord, StoredVersion, WriteOp, WriteOutcome } from '../../src/engine/record.js';
 
 /** An in-memory index that enforces external_gte versions like Elasticsearch. */
@@ -72,6 +72,7 @@ export function memorySource(records: SourceRecord[]): RecordSource & { scanned:
     },
     read: () => (async function* () {})(),
     scanVersions: () => (async function* () {})(),
+    changed: () => ({ method: 'scan' as const, entries: (async function* () {})() }),
     keyColumns: () => ['id'],
     parseKey: (parts: readonly string[]) => ({ id: parts[0]!, values: [...parts] }),
     idParts: (id: string) => [id],
@@ -91,6 +92,13 @@ export class MemoryState implements StateStore {
   }
   async list() {
     return [...this.states.values()];
+  }
+  marks = new Map<string, Watermark>();
+  async loadWatermark(p: string, d: Direction) {
+    return this.marks.get(`${p}/${d}`);
+  }
+  async saveWatermark(p: string, d: Direction, m: Watermark) {
+    this.marks.set(`${p}/${d}`, m);
   }
   async close() {}
 }

@@ -1,0 +1,109 @@
+/**
+ * Incremental sync to the index: only rows changed in a window of versions.
+ *
+ * The window runs from a watermark (exclusive, by version then id) to an upper version bound,
+ * which for "since the last run" is now minus a safety lag: a write whose timestamp is older than
+ * the lag when the run starts is assumed to have landed (clock skew, slow coordinators). Changed
+ * rows are found by the source (an indexed change column, or a key-and-write-time scan), ordered
+ * by (version, id) and applied in batches; after each batch is acknowledged the watermark moves to
+ * its last row. So a run stopped at any point resumes after the last acknowledged row, and rows
+ * sharing one timestamp are never skipped.
+ */
+import { applyPlanned } from './apply.js';
+import type { SyncDeps } from './full-sync.js';
+import { PlanFile } from './plan-file.js';
+import { planBatches } from './planner.js';
+import type { ParsedKey, VersionEntry, Watermark } from './ports.js';
+import { emptyCounters, finishReport, type RunReport } from './run-report.js';
+import type { ThrottleOptions } from './throttle.js';
+import { compareMarks, isAfter, laterOf } from './watermark.js';
+
+export interface IncrementalSyncOptions {
+  readonly pipeline: string;
+  readonly index: string;
+  /** Exclusive start of the window. */
+  readonly from: Watermark;
+  /** Inclusive end of the window, microseconds. */
+  readonly to: number;
+  /** Save the watermark as batches are acknowledged (runs "since last"). */
+  readonly saveWatermark: boolean;
+  /** Rows read and written per batch (one watermark step). */
+  readonly batchSize: number;
+  readonly dryRun?: boolean;
+  readonly planPath?: string;
+  readonly failureLedgerPath?: string;
+  readonly throttle?: ThrottleOptions;
+  readonly signal?: AbortSignal;
+}
+
+export type IncrementalReport = RunReport & Required<Pick<RunReport, 'window' | 'changeDetection' | 'watermark'>>;
+
+export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOptions): Promise<IncrementalReport> {
+  const now = deps.now ?? Date.now;
+  const started = now();
+  const counters = emptyCounters();
+  const { source, sink, failures, state } = deps;
+  const { pipeline, signal, dryRun = false } = options;
+
+  const target = await sink.prepare({ create: !dryRun });
+  const found = source.changed(options.from, options.to, { signal });
+  // The changed rows of the window, oldest first. Only ids and versions are held, not rows.
+  const changes: VersionEntry[] = [];
+  for await (const page of found.entries) {
+    for (const e of page) if (isAfter(e, options.from) && e.version <= options.to) changes.push(e);
+  }
+  changes.sort(compareMarks);
+
+  let mark = options.from;
+  const plan = dryRun ? new PlanFile(options.planPath) : undefined;
+  try {
+    for (let i = 0; i < changes.length && !signal?.aborted; i += options.batchSize) {
+      const chunk = changes.slice(i, i + options.batchSize);
+      const keys = chunk.map((e) => source.parseKey(source.idParts(e.id))).filter((k): k is ParsedKey => !('error' in k));
+      const planned = planBatches(source.read(keys, { signal }), sink, { lookups: target.exists && !target.empty });
+      if (plan) {
+        for await (const { batch, planned: records } of planned) {
+          counters.read += batch.records.length;
+          for (const p of records) {
+            counters[p.action === 'create' ? 'created' : p.action === 'update' ? 'updated' : 'unchanged'] += 1;
+            await plan.add(p.action, p.record.id, p.version);
+          }
+        }
+      } else {
+        await applyPlanned(planned, [], { pipeline, sink, failures, counters, throttle: options.throttle, clock: deps.clock, signal, now });
+        // Every write of the batch has its outcome: the watermark may pass it.
+        mark = laterOf(mark, chunk[chunk.length - 1]!);
+        if (options.saveWatermark && state) await state.saveWatermark(pipeline, 'to-elasticsearch', mark);
+      }
+      deps.onProgress?.(counters, changes.length);
+    }
+    if (!plan && !signal?.aborted) {
+      // Everything up to the window's end has been seen: the next window starts there.
+      mark = laterOf(mark, { version: options.to, id: '' });
+      if (options.saveWatermark && state) await state.saveWatermark(pipeline, 'to-elasticsearch', mark);
+      if (changes.length > 0) await sink.refresh();
+    }
+  } finally {
+    await plan?.close();
+    await failures.close();
+  }
+  return {
+    ...finishReport({
+      pipeline,
+      mode: 'incremental',
+      dryRun,
+      counters,
+      started,
+      finished: now(),
+      signal,
+      index: options.index,
+      indexCreated: target.created,
+      failureLedger: counters.failed > 0 ? options.failureLedgerPath : undefined,
+      planFile: plan?.path,
+      samples: plan?.samples,
+    }),
+    window: { from: options.from, to: options.to },
+    changeDetection: found.method,
+    watermark: mark,
+  };
+}
