@@ -131,10 +131,10 @@ export const pipelineSchema = z
       .max(100_000)
       .default(64)
       .describe('Number of token ranges the table is split into (at least one per node range).'),
-    rangesInFlight: z.number().int().min(1).max(256).default(4).describe('Token ranges read in parallel.'),
+    rangesInFlight: z.number().int().min(1).max(256).default(2).describe('Token ranges read in parallel.'),
     bulk: z
       .strictObject({
-        flushBytes: z.number().int().min(1024).default(5_000_000).describe('Bytes per bulk request.'),
+        flushBytes: z.number().int().min(1024).default(2_000_000).describe('Bytes per bulk request.'),
         flushIntervalMs: z.number().int().min(1).default(30_000).describe('Flush a partial bulk after this long.'),
         concurrency: z.number().int().min(1).max(64).default(2).describe('Bulk requests in flight.'),
       })

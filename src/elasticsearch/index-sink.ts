@@ -35,14 +35,27 @@ export class ElasticsearchIndexSink implements DocumentSink {
     this.options = options;
   }
 
-  async prepare(options: { create?: boolean } = {}): Promise<{ created: boolean; empty: boolean; exists: boolean }> {
+  /** Settings to put back after an initial load (null: the index default). */
+  private restore: Record<string, unknown> | undefined;
+
+  async prepare(options: { create?: boolean; bulkLoad?: boolean } = {}): Promise<{ created: boolean; empty: boolean; exists: boolean }> {
     const { index } = this.options;
     try {
       let exists = await this.client.indices.exists({ index });
       let created = false;
       if (!exists && options.create !== false) {
         try {
-          await this.client.indices.create({ index, mappings: this.options.mapping, settings: this.options.settings });
+          // An index created for a full sync is loaded without refreshes and replicas, which
+          // Elasticsearch then builds once, at the end; the configured values are put back after.
+          const configured = this.options.settings ?? {};
+          const load = options.bulkLoad ? { refresh_interval: '-1', number_of_replicas: 0 } : {};
+          await this.client.indices.create({ index, mappings: this.options.mapping, settings: { ...configured, ...load } });
+          if (options.bulkLoad) {
+            this.restore = {
+              refresh_interval: setting(configured, 'refresh_interval'),
+              number_of_replicas: setting(configured, 'number_of_replicas'),
+            };
+          }
           created = true;
         } catch (e) {
           // Another process created it between our check and our create: use theirs.
@@ -116,6 +129,10 @@ export class ElasticsearchIndexSink implements DocumentSink {
 
   async refresh(): Promise<void> {
     try {
+      if (this.restore) {
+        await this.client.indices.putSettings({ index: this.options.index, settings: this.restore });
+        this.restore = undefined;
+      }
       await this.client.indices.refresh({ index: this.options.index });
     } catch (cause) {
       throw elasticsearchError(cause, this.options.where);
@@ -134,6 +151,12 @@ export class ElasticsearchIndexSink implements DocumentSink {
       throw elasticsearchError(cause, this.options.where);
     }
   }
+}
+
+/** A configured index setting, written flat or under `index.`, or null for the default. */
+function setting(settings: Record<string, unknown>, name: string): unknown {
+  const nested = settings.index as Record<string, unknown> | undefined;
+  return settings[name] ?? settings[`index.${name}`] ?? nested?.[name] ?? null;
 }
 
 /** `{"a":1}` + meta -> `{"a":1,"_cesync":{...}}`, without parsing the document again. */

@@ -64,7 +64,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
   const { source, sink, failures, state } = deps;
   const { pipeline, signal, dryRun = false } = options;
 
-  const target = await sink.prepare({ create: !dryRun });
+  const target = await sink.prepare({ create: !dryRun, bulkLoad: true });
   const saved = options.restart || dryRun ? undefined : await state?.load(pipeline);
   const resumable = saved && saved.status !== 'finished' && saved.spans.length > 0;
   const spans: SpanProgress[] = resumable ? [...saved.spans] : source.spans().map((s) => ({ ...s, done: false }));
@@ -176,6 +176,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
   } catch (error) {
     clearInterval(timer);
     await saving;
+    await sink.refresh().catch(() => undefined); // ends initial-load tuning if the target answers
     // What was acknowledged stays saved, so the next run resumes instead of starting over.
     await save('failed', error instanceof Error ? error.message : String(error)).catch(() => undefined);
     throw error;

@@ -70,8 +70,11 @@ export interface RecordSource {
 
 /** A target of documents that enforces versions itself. */
 export interface DocumentSink {
-  /** Creates the target when missing (unless `create` is false). `empty`: it holds no documents. */
-  prepare(options?: { create?: boolean }): Promise<{ readonly created: boolean; readonly empty: boolean; readonly exists: boolean }>;
+  /**
+   * Creates the target when missing (unless `create` is false). `empty`: it holds no documents.
+   * `bulkLoad`: a target created now may be tuned for a large initial load until `refresh`.
+   */
+  prepare(options?: { create?: boolean; bulkLoad?: boolean }): Promise<{ readonly created: boolean; readonly empty: boolean; readonly exists: boolean }>;
   /** Stored version and digest of those ids that exist; absent ids are left out. */
   lookup(ids: readonly string[]): Promise<Map<string, StoredVersion>>;
   /** Stored bodies (without cesync metadata) of those ids that exist. */
@@ -82,7 +85,7 @@ export interface DocumentSink {
    * request fails after retries (ops without an outcome then were not acknowledged).
    */
   write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<void>;
-  /** Makes acknowledged writes visible to search. */
+  /** Makes acknowledged writes visible to search, and ends any initial-load tuning. */
   refresh(): Promise<void>;
 }
 

@@ -67,6 +67,10 @@ describe('full sync of a table', () => {
     const d = await doc('full_people', '1234');
     expect(d._source).toMatchObject({ id: 1234, name: 'name 1234', city: 'city 2', tags: ['a', 't1'], attrs: { k: 'v1234' } });
     expect(d._version).toBe(1_600_000_000_000_000 + 1234);
+    // Loaded without refreshes and replicas; the defaults are back afterwards.
+    const settings = (await es.indices.getSettings({ index: 'full_people' })).full_people!.settings!.index!;
+    expect(settings.refresh_interval).toBeUndefined();
+    expect(settings.number_of_replicas).toBe('1');
 
     const second = await sync('people');
     expect(second.report).toMatchObject({ read: N, indexed: 0, unchanged: N, failed: 0, indexCreated: false });

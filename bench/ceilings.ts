@@ -1,0 +1,100 @@
+// The two ceilings a sync is compared with:
+//   write: Elasticsearch's _bulk rate for the same documents, built in memory beforehand and sent
+//          with the same client and bulk helper (nothing read from Cassandra);
+//   read:  the raw token-range scan of the table with the driver (no conversion, nothing written).
+import cassandra from 'cassandra-driver';
+import type { PipelineConfig } from '../src/config/schema.ts';
+import type { Stores } from '../src/sync/stores.ts';
+import type { CesyncModules } from './cesync-modules.ts';
+
+/** One document exactly as cesync sends it: id, external version, body with its `_cesync` metadata. */
+export interface PreparedDocument {
+  id: string;
+  version: number;
+  body: string;
+}
+
+/** Reads the table once with cesync's own source and converter, and builds every bulk body. */
+export async function buildDocuments(m: CesyncModules, stores: Stores, pipeline: PipelineConfig): Promise<PreparedDocument[]> {
+  const { source } = await m.pipeline.openPipeline(stores, pipeline);
+  const metaField = m.indexSink.META_FIELD;
+  const docs: PreparedDocument[] = [];
+  for await (const batch of source.scan(source.spans().map((s) => ({ ...s, done: false })), {})) {
+    for (const r of batch.records) {
+      const json = JSON.stringify(r.document);
+      const meta = `${JSON.stringify(metaField)}:${JSON.stringify({ ...r.meta, digest: m.planner.digestOfJson(json) })}}`;
+      docs.push({ id: r.id, version: r.version, body: json === '{}' ? `{${meta}` : `${json.slice(0, -1)},${meta}` });
+    }
+  }
+  return docs;
+}
+
+/** Deletes `index` and creates it again as cesync would (same mapping and settings). */
+export async function freshIndex(m: CesyncModules, stores: Stores, pipeline: PipelineConfig, index: string): Promise<void> {
+  await stores.elasticsearch.indices.delete({ index, ignore_unavailable: true });
+  await (await m.pipeline.openPipeline(stores, { ...pipeline, index })).sink.prepare();
+}
+
+export interface BulkSettings {
+  flushBytes: number;
+  concurrency: number;
+}
+
+/** Sends the documents to `index` with the bulk helper, then refreshes (as cesync does at the end). */
+export async function bulkLoad(stores: Stores, index: string, docs: readonly PreparedDocument[], bulk: BulkSettings): Promise<number> {
+  const stats = await stores.elasticsearch.helpers.bulk<PreparedDocument>({
+    datasource: docs as PreparedDocument[],
+    flushBytes: bulk.flushBytes,
+    concurrency: bulk.concurrency,
+    flushInterval: 30_000,
+    onDocument: (d) => [{ index: { _index: index, _id: d.id, version: d.version, version_type: 'external_gte' } }, d.body as unknown as PreparedDocument],
+    onDrop: (d) => {
+      throw new Error(`document ${JSON.stringify(d.operation)} dropped: ${d.status} ${JSON.stringify(d.error)}`);
+    },
+  });
+  await stores.elasticsearch.indices.refresh({ index });
+  return stats.successful;
+}
+
+export interface ScanSettings {
+  pageSize: number;
+  rangesInFlight: number;
+}
+
+/**
+ * Reads every row of the table by token ranges, exactly the SELECT cesync issues (token, every
+ * column, the write times), `rangesInFlight` ranges at a time, page by page; counts the rows.
+ */
+export async function rawScan(m: CesyncModules, stores: Stores, pipeline: PipelineConfig, settings: ScanSettings): Promise<number> {
+  const client = stores.cassandra;
+  const schema = await m.tableSchema.loadTableSchema(client, pipeline.keyspace, pipeline.table);
+  const q = m.tableSchema.quoteIdentifier;
+  const pk = schema.partitionKeys.map(q).join(', ');
+  const selectors = [
+    `token(${pk}) AS cesync__token`,
+    ...schema.columns.map((c) => q(c.name)),
+    ...schema.writetimeColumns.map((c, i) => `${m.tableSchema.writetimeSelector(c)} AS cesync__wt${i}`),
+  ].join(', ');
+  const from = `FROM ${q(schema.keyspace)}.${q(schema.table)}`;
+  const selectSpan = `SELECT ${selectors} ${from} WHERE token(${pk}) > ? AND token(${pk}) <= ?`;
+  const selectToEnd = `SELECT ${selectors} ${from} WHERE token(${pk}) > ?`;
+  const { source } = await m.pipeline.openPipeline(stores, pipeline);
+  const spans = source.spans();
+  const long = (t: string) => cassandra.types.Long.fromString(t);
+  let next = 0;
+  let rows = 0;
+  const worker = async () => {
+    for (let i = next++; i < spans.length; i = next++) {
+      const span = spans[i]!;
+      const [query, params] = span.end === null ? [selectToEnd, [long(span.start)]] : [selectSpan, [long(span.start), long(span.end)]];
+      let pageState: string | undefined;
+      do {
+        const rs = await client.execute(query, params, { prepare: true, fetchSize: settings.pageSize, pageState });
+        rows += rs.rowLength;
+        pageState = rs.pageState ?? undefined;
+      } while (pageState);
+    }
+  };
+  await Promise.all(Array.from({ length: settings.rangesInFlight }, worker));
+  return rows;
+}

@@ -1,0 +1,417 @@
+// `npm run bench`: how close cesync's full sync comes to what the stores themselves can do, on
+// the same generated Sunbird `user` table. See docs/benchmark.md.
+//
+//   1. starts Cassandra and Elasticsearch (or finds them running), loads N rows into
+//      cesync_bench.user unless it already holds them;
+//   2. per run: ceiling 1 (raw _bulk of the same documents, built in memory beforehand), the cesync
+//      full sync into an empty index, the re-run over the unchanged table, a targeted sync of
+//      1,000 ids, ceiling 2 (raw token-range scan);
+//   3. prints medians and spreads, the goals of the benchmark with PASS/MISS, and writes JSON;
+//   4. drops the keyspace and indices (unless --keep) and stops the servers it started.
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { stringify } from 'yaml';
+import type { PipelineConfig } from '../src/config/schema.ts';
+import type { Stores } from '../src/sync/stores.ts';
+import { serviceStatus, startServices, stopServices, type ServiceEndpoints } from '../scripts/services/index.ts';
+import { buildDocuments, bulkLoad, freshIndex, rawScan, type BulkSettings } from './ceilings.ts';
+import { loadCesync, repoRoot } from './cesync-modules.ts';
+import { runCli, peakRssUntil, type CliRun } from './cesync-run.ts';
+import { ensureData, KEYSPACE, sampleIds, TABLE } from './dataset.ts';
+import { measure, type ServerPids } from './measure.ts';
+import { pidListeningOn } from './proc.ts';
+import { summariseProfile, type ProfileSummary } from './profile.ts';
+import { formatGoals, formatSteps, mb, pct, spread, type Goal, type Spread } from './report.ts';
+
+const SYNC_INDEX = 'cesync_bench_user';
+const CEILING_INDEX = 'cesync_bench_ceiling';
+const PIPELINE = 'bench';
+const TARGETED_IDS = 1000;
+
+const usage = `usage: npm run bench -- [options]
+
+  --rows N              rows in the table (default 200000)
+  --runs K              measured runs of each step (default 3)
+  --json FILE           results as JSON (default bench/results/<timestamp>.json)
+  --keep                keep keyspace ${KEYSPACE} and the bench indices (the next run skips the load)
+  --seed N              seed of the generated rows (default 1)
+  --set KEY=VALUE       pipeline setting for cesync, repeatable: pageSize=2000, bulk.flushBytes=2000000,
+                        bulk.concurrency=3, rangesInFlight=8, indexSettings.refresh_interval=-1 ...
+                        (default: none, so cesync's own defaults are measured)
+  --ceiling-bulk B,C    flushBytes and concurrency of ceiling 1 (default 5000000,2)
+  --node-flag FLAG      flag for the node running cesync, repeatable (e.g. --max-semi-space-size=8)
+  --only STEPS          comma-separated subset of: write,read,sync,rerun,ids (default all)
+  --profile             one more full sync under --cpu-prof; prints where cesync's CPU goes`;
+
+interface Options {
+  rows: number;
+  runs: number;
+  json: string | undefined;
+  keep: boolean;
+  seed: number;
+  set: Record<string, unknown>;
+  ceilingBulk: BulkSettings;
+  nodeFlags: string[];
+  only: Set<string>;
+  profile: boolean;
+}
+
+const STEPS = ['write', 'read', 'sync', 'rerun', 'ids'];
+
+function parseOptions(argv: string[]): Options | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rows: { type: 'string', default: '200000' },
+      runs: { type: 'string', default: '3' },
+      json: { type: 'string' },
+      keep: { type: 'boolean', default: false },
+      seed: { type: 'string', default: '1' },
+      set: { type: 'string', multiple: true, default: [] },
+      'ceiling-bulk': { type: 'string', default: '5000000,2' },
+      'node-flag': { type: 'string', multiple: true, default: [] },
+      only: { type: 'string', default: STEPS.join(',') },
+      profile: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  const count = (name: string, raw: string, min: number) => {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, not ${raw}`);
+    return n;
+  };
+  const set: Record<string, unknown> = {};
+  for (const kv of values.set) {
+    const eq = kv.indexOf('=');
+    if (eq < 1) throw new Error(`--set wants KEY=VALUE, not ${kv}`);
+    const raw = kv.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      // a plain string
+    }
+    const keys = kv.slice(0, eq).split('.');
+    let at = set;
+    for (const k of keys.slice(0, -1)) at = (at[k] ??= {}) as Record<string, unknown>;
+    at[keys[keys.length - 1]!] = value;
+  }
+  const [flushBytes, concurrency] = values['ceiling-bulk'].split(',');
+  const only = new Set(values.only.split(',').map((s) => s.trim()));
+  for (const s of only) if (!STEPS.includes(s)) throw new Error(`--only: unknown step ${s} (steps: ${STEPS.join(', ')})`);
+  return {
+    rows: count('rows', values.rows, TARGETED_IDS),
+    runs: count('runs', values.runs, 1),
+    json: values.json,
+    keep: values.keep,
+    seed: count('seed', values.seed, 0),
+    set,
+    ceilingBulk: { flushBytes: count('ceiling-bulk', flushBytes ?? '', 1024), concurrency: count('ceiling-bulk', concurrency ?? '', 1) },
+    nodeFlags: values['node-flag'],
+    only,
+    profile: values.profile,
+  };
+}
+
+const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+const int = (n: number) => Math.round(n).toLocaleString('en-US');
+
+async function serverPids(endpoints: ServiceEndpoints): Promise<ServerPids> {
+  const status = await serviceStatus();
+  const pid = (name: string, port: number) => status.find((s) => s.name === name)?.pid ?? pidListeningOn(port);
+  return {
+    cassandra: pid('cassandra', endpoints.cassandra.port),
+    elasticsearch: pid('elasticsearch', Number(new URL(endpoints.elasticsearch.node).port || 9200)),
+  };
+}
+
+function configYaml(endpoints: ServiceEndpoints, workDir: string, set: Record<string, unknown>): string {
+  return stringify({
+    cassandra: {
+      contactPoints: endpoints.cassandra.contactPoints,
+      localDataCenter: endpoints.cassandra.localDataCenter,
+      username: endpoints.cassandra.username,
+      password: '${CESYNC_BENCH_CASSANDRA_PASSWORD}',
+    },
+    elasticsearch: { node: endpoints.elasticsearch.node },
+    failureLedger: path.join(workDir, 'failures.ndjson'),
+    state: { keyspace: KEYSPACE },
+    pipelines: [{ name: PIPELINE, keyspace: KEYSPACE, table: TABLE, index: SYNC_INDEX, ...set }],
+  });
+}
+
+interface SyncSample {
+  rowsPerSecond: number;
+  read: number;
+  indexed: number;
+  unchanged: number;
+  durationSeconds: number;
+  wallSeconds: number;
+  cesyncCpuSeconds: number;
+  cassandraCpuSeconds?: number;
+  elasticsearchCpuSeconds?: number;
+  cpuShare?: number;
+  peakRssBytes: number;
+  peakHeapUsedBytes: number;
+  /** Peak RSS once about 100,000 rows had been synced (from the RSS timeline and the mean rate). */
+  rssAt100kBytes?: number;
+}
+
+function syncSample(run: CliRun, rows: number): SyncSample {
+  const { cassandra, elasticsearch } = run.servers;
+  const all = cassandra !== undefined && elasticsearch !== undefined ? run.cpuSeconds + cassandra + elasticsearch : undefined;
+  const duration = run.report.durationMs / 1000;
+  const syncStart = run.wallSeconds - duration;
+  return {
+    rowsPerSecond: run.report.read / duration,
+    read: run.report.read,
+    indexed: run.report.indexed,
+    unchanged: run.report.unchanged,
+    durationSeconds: duration,
+    wallSeconds: run.wallSeconds,
+    cesyncCpuSeconds: run.cpuSeconds,
+    cassandraCpuSeconds: cassandra,
+    elasticsearchCpuSeconds: elasticsearch,
+    cpuShare: all ? run.cpuSeconds / all : undefined,
+    peakRssBytes: run.peakRssBytes,
+    peakHeapUsedBytes: run.peakHeapUsedBytes,
+    rssAt100kBytes: rows >= 100_000 ? peakRssUntil(run, (syncStart + duration * (100_000 / rows)) / run.wallSeconds) : undefined,
+  };
+}
+
+const median = (xs: (number | undefined)[]) => spread(xs.filter((x): x is number => x !== undefined)).median;
+
+async function main(argv: string[]): Promise<number> {
+  let options: Options | undefined;
+  try {
+    options = parseOptions(argv);
+  } catch (e) {
+    process.stderr.write(`${(e as Error).message}\n${usage}\n`);
+    return 2;
+  }
+  if (!options) {
+    process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  const { rows, runs, only } = options;
+  const m = await loadCesync();
+  const startedAt = new Date();
+  const stamp = startedAt.toISOString().replace(/[:.]/g, '-');
+  const resultsDir = path.join(repoRoot, 'bench', 'results');
+  const jsonPath = options.json ?? path.join(resultsDir, `${stamp}.json`);
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'cesync-bench-'));
+
+  say('starting services (or finding them running)');
+  const { started, endpoints } = await startServices();
+  if (started.length) say(`started: ${started.join(', ')} (stopped again at the end)`);
+  const pids = await serverPids(endpoints);
+  say(`server pids: cassandra ${pids.cassandra ?? 'unknown'}, elasticsearch ${pids.elasticsearch ?? 'unknown'}`);
+
+  const configFile = path.join(workDir, 'cesync.yaml');
+  await writeFile(configFile, configYaml(endpoints, workDir, options.set));
+  const env = { CESYNC_BENCH_CASSANDRA_PASSWORD: endpoints.cassandra.password };
+  const config = await m.load.loadConfig(configFile, { ...process.env, ...env });
+  const pipeline: PipelineConfig = config.pipelines[0]!;
+  const stores: Stores = await m.stores.connectStores(config);
+  let stopped = false;
+  const cleanup = async () => {
+    if (stopped) return;
+    stopped = true;
+    if (!options.keep) {
+      say(`dropping keyspace ${KEYSPACE} and indices ${SYNC_INDEX}, ${CEILING_INDEX}`);
+      await stores.elasticsearch.indices.delete({ index: [SYNC_INDEX, CEILING_INDEX], ignore_unavailable: true }).catch(() => undefined);
+      await stores.cassandra.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 120_000 }).catch(() => undefined);
+    }
+    await stores.close();
+    await rm(workDir, { recursive: true, force: true });
+    if (started.length) {
+      say(`stopping ${started.join(', ')}`);
+      await stopServices(started);
+    }
+  };
+
+  try {
+    const load = await ensureData(stores.cassandra, rows, options.seed, say);
+    if (!load.skipped) say(`loaded ${int(rows)} rows in ${(load.durationMs / 1000).toFixed(1)} s`);
+
+    const docs = only.has('write') ? await buildDocuments(m, stores, pipeline) : [];
+    if (only.has('write')) {
+      const bytes = docs.reduce((s, d) => s + Buffer.byteLength(d.body), 0);
+      say(`ceiling 1 documents built: ${int(docs.length)}, ${(bytes / docs.length).toFixed(0)} bytes each on average`);
+      if (docs.length !== rows) throw new Error(`read ${docs.length} documents, expected ${rows}`);
+    }
+    const idsFile = path.join(workDir, 'ids.csv');
+    await writeFile(idsFile, `${sampleIds(rows, TARGETED_IDS, options.seed).join('\n')}\n`);
+    const cli = (args: string[], nodeFlags = options.nodeFlags) =>
+      runCli({ args: ['sync', '--config', configFile, '--pipeline', PIPELINE, '--quiet', '--json', ...args], workDir, env, pids, nodeFlags });
+
+    const write: { rowsPerSecond: number; seconds: number; benchCpuSeconds: number; elasticsearchCpuSeconds?: number }[] = [];
+    const read: { rowsPerSecond: number; seconds: number; benchCpuSeconds: number; cassandraCpuSeconds?: number }[] = [];
+    const full: SyncSample[] = [];
+    const rerun: SyncSample[] = [];
+    const targeted: SyncSample[] = [];
+
+    for (let run = 1; run <= runs; run++) {
+      const tag = `run ${run}/${runs}`;
+      if (only.has('write')) {
+        await freshIndex(m, stores, pipeline, CEILING_INDEX);
+        const r = await measure(pids, () => bulkLoad(stores, CEILING_INDEX, docs, options.ceilingBulk));
+        if (r.result !== rows) throw new Error(`ceiling 1 indexed ${r.result} documents, expected ${rows}`);
+        write.push({ rowsPerSecond: rows / r.seconds, seconds: r.seconds, benchCpuSeconds: r.selfCpu, elasticsearchCpuSeconds: r.servers.elasticsearch });
+        say(`${tag} ceiling 1 (raw bulk): ${int(rows / r.seconds)} docs/s`);
+        await stores.elasticsearch.indices.delete({ index: CEILING_INDEX, ignore_unavailable: true });
+      }
+      if (only.has('sync') || only.has('rerun') || only.has('ids')) {
+        if (only.has('sync') || run === 1) {
+          await stores.elasticsearch.indices.delete({ index: SYNC_INDEX, ignore_unavailable: true });
+          const s = syncSample(await cli(['--restart']), rows);
+          if (s.indexed !== rows) throw new Error(`full sync indexed ${s.indexed} of ${rows} rows`);
+          if (only.has('sync')) full.push(s);
+          say(`${tag} cesync full sync: ${int(s.rowsPerSecond)} rows/s, cesync CPU ${pct(s.cpuShare)} of all, peak RSS ${mb(s.peakRssBytes)}`);
+        }
+        if (only.has('rerun')) {
+          const s = syncSample(await cli(['--restart']), rows);
+          if (s.unchanged !== rows) throw new Error(`re-run found ${s.unchanged} of ${rows} rows unchanged`);
+          rerun.push(s);
+          say(`${tag} cesync re-run (unchanged): ${int(s.rowsPerSecond)} rows/s`);
+        }
+        if (only.has('ids')) {
+          const s = syncSample(await cli(['--ids-file', idsFile, '--yes']), 0);
+          if (s.read !== TARGETED_IDS) throw new Error(`targeted sync read ${s.read} of ${TARGETED_IDS} ids`);
+          targeted.push(s);
+          say(`${tag} cesync targeted sync of ${TARGETED_IDS} ids: ${s.wallSeconds.toFixed(2)} s (command), ${s.durationSeconds.toFixed(2)} s (sync)`);
+        }
+      }
+      if (only.has('read')) {
+        const r = await measure(pids, () => rawScan(m, stores, pipeline, pipeline));
+        if (r.result !== rows) throw new Error(`ceiling 2 read ${r.result} rows, expected ${rows}`);
+        read.push({ rowsPerSecond: rows / r.seconds, seconds: r.seconds, benchCpuSeconds: r.selfCpu, cassandraCpuSeconds: r.servers.cassandra });
+        say(`${tag} ceiling 2 (raw scan): ${int(rows / r.seconds)} rows/s`);
+      }
+    }
+
+    let profile: (ProfileSummary & { file: string }) | undefined;
+    if (options.profile) {
+      const dir = path.join(resultsDir, `profile-${stamp}`);
+      await mkdir(dir, { recursive: true });
+      await stores.elasticsearch.indices.delete({ index: SYNC_INDEX, ignore_unavailable: true });
+      await cli(['--restart'], [...options.nodeFlags, '--cpu-prof', `--cpu-prof-dir=${dir}`]);
+      const { readdir } = await import('node:fs/promises');
+      const file = path.join(dir, (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))!);
+      profile = { file: path.relative(repoRoot, file), ...(await summariseProfile(file, repoRoot)) };
+    }
+
+    // ------------------------------------------------------------------ figures and goals
+    const rate = (xs: { rowsPerSecond: number }[]): Spread | undefined => (xs.length ? spread(xs.map((x) => x.rowsPerSecond)) : undefined);
+    const writeRate = rate(write);
+    const readRate = rate(read);
+    const fullRate = rate(full);
+    const ratio = writeRate && fullRate ? fullRate.median / writeRate.median : undefined;
+    const cpuShare = full.length ? median(full.map((s) => s.cpuShare)) : undefined;
+    const allSyncs = [...full, ...rerun, ...targeted];
+    const peakRss = allSyncs.length ? Math.max(...allSyncs.map((s) => s.peakRssBytes)) : undefined;
+    const fullPeakRss = full.length ? median(full.map((s) => s.peakRssBytes)) : undefined;
+    const rssAt100k = full.length ? median(full.map((s) => s.rssAt100kBytes)) : undefined;
+    const targetedWall = targeted.length ? spread(targeted.map((s) => s.wallSeconds)) : undefined;
+    const targetedSync = targeted.length ? spread(targeted.map((s) => s.durationSeconds)) : undefined;
+
+    const goals: Goal[] = [
+      { goal: 'full sync rate >= 0.85 x raw bulk rate', value: ratio === undefined ? 'n/a' : `${ratio.toFixed(2)} x`, pass: ratio === undefined ? undefined : ratio >= 0.85 },
+      { goal: "cesync's CPU <= 15% of all CPU during the sync", value: pct(cpuShare), pass: cpuShare === undefined || Number.isNaN(cpuShare) ? undefined : cpuShare <= 0.15 },
+      { goal: 'peak RSS <= 200 MB', value: mb(peakRss), pass: peakRss === undefined ? undefined : peakRss <= 200 * 2 ** 20 },
+      {
+        goal: 'RSS at 1M rows <= 1.2 x RSS at 100k rows',
+        value:
+          rows >= 1_000_000 && fullPeakRss !== undefined && rssAt100k !== undefined
+            ? `${mb(fullPeakRss)} / ${mb(rssAt100k)} = ${(fullPeakRss / rssAt100k).toFixed(2)} x`
+            : `needs --rows >= 1000000 (here: ${mb(fullPeakRss)} at ${int(rows)} rows, ${mb(rssAt100k)} at 100k)`,
+        pass: rows >= 1_000_000 && fullPeakRss !== undefined && rssAt100k !== undefined ? fullPeakRss <= 1.2 * rssAt100k : undefined,
+      },
+      {
+        goal: `targeted sync of ${TARGETED_IDS} ids <= 2 s (whole command)`,
+        value: targetedWall ? `${targetedWall.median.toFixed(2)} s (sync itself ${targetedSync!.median.toFixed(2)} s)` : 'n/a',
+        pass: targetedWall ? targetedWall.median <= 2 : undefined,
+      },
+    ];
+
+    const steps = [
+      { step: 'ceiling 1: raw _bulk of the same documents', rate: writeRate, note: write.length ? `Elasticsearch CPU ${median(write.map((w) => w.elasticsearchCpuSeconds)).toFixed(1)} s; bulk ${options.ceilingBulk.flushBytes} B x ${options.ceilingBulk.concurrency}` : '' },
+      { step: 'ceiling 2: raw token-range scan', rate: readRate, note: read.length ? `Cassandra CPU ${median(read.map((r) => r.cassandraCpuSeconds)).toFixed(1)} s` : '' },
+      {
+        step: 'cesync full sync (empty index)',
+        rate: fullRate,
+        note: full.length
+          ? `${ratio === undefined ? '' : `${ratio.toFixed(2)} x ceiling 1; `}CPU s cesync/C*/ES ${median(full.map((s) => s.cesyncCpuSeconds)).toFixed(1)}/${median(full.map((s) => s.cassandraCpuSeconds)).toFixed(1)}/${median(full.map((s) => s.elasticsearchCpuSeconds)).toFixed(1)} (${pct(cpuShare)}); RSS ${mb(fullPeakRss)}`
+          : '',
+      },
+      {
+        step: 'cesync re-run (all unchanged)',
+        rate: rate(rerun),
+        note: rerun.length ? `CPU share ${pct(median(rerun.map((s) => s.cpuShare)))}; RSS ${mb(median(rerun.map((s) => s.peakRssBytes)))}` : '',
+      },
+      {
+        step: `cesync targeted sync, ${TARGETED_IDS} ids`,
+        rate: rate(targeted),
+        note: targetedWall ? `command ${targetedWall.median.toFixed(2)} s (${targetedWall.min.toFixed(2)}-${targetedWall.max.toFixed(2)}), sync ${targetedSync!.median.toFixed(2)} s` : '',
+      },
+    ];
+
+    const cpus = os.cpus();
+    const results = {
+      startedAt: startedAt.toISOString(),
+      machine: {
+        cpus: cpus.length,
+        cpuModel: cpus[0]?.model,
+        memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+        os: `${os.type()} ${os.release()}`,
+        node: process.version,
+      },
+      options: { rows, runs, seed: options.seed, set: options.set, ceilingBulk: options.ceilingBulk, nodeFlags: options.nodeFlags, only: [...only] },
+      pipeline: { pageSize: pipeline.pageSize, splits: pipeline.splits, rangesInFlight: pipeline.rangesInFlight, bulk: pipeline.bulk, indexSettings: pipeline.indexSettings ?? null },
+      load,
+      documentBytesMean: docs.length ? docs.reduce((s, d) => s + Buffer.byteLength(d.body), 0) / docs.length : undefined,
+      steps: Object.fromEntries(steps.map((s, i) => [['ceilingWrite', 'ceilingRead', 'fullSync', 'rerun', 'targeted'][i]!, { rate: s.rate, note: s.note }])),
+      runs: { ceilingWrite: write, ceilingRead: read, fullSync: full, rerun, targeted },
+      figures: { fullSyncOverCeilingWrite: ratio, cesyncCpuShare: cpuShare, peakRssBytes: peakRss, fullSyncPeakRssBytes: fullPeakRss, rssAt100kBytes: rssAt100k, targetedCommandSeconds: targetedWall, targetedSyncSeconds: targetedSync },
+      goals,
+      profile,
+    };
+    await mkdir(path.dirname(jsonPath), { recursive: true });
+    await writeFile(jsonPath, `${JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
+
+    const out: string[] = [
+      '',
+      `cesync benchmark: ${int(rows)} rows of ${KEYSPACE}.${TABLE}, ${runs} run(s) each; ${cpus.length} CPUs (${cpus[0]?.model ?? '?'}), ${results.machine.memoryGiB} GiB, node ${process.version}`,
+      `pipeline: pageSize ${pipeline.pageSize}, splits ${pipeline.splits}, rangesInFlight ${pipeline.rangesInFlight}, bulk ${pipeline.bulk.flushBytes} B x ${pipeline.bulk.concurrency}, indexSettings ${JSON.stringify(pipeline.indexSettings ?? {})}`,
+      '',
+      formatSteps(steps),
+      '',
+      formatGoals(goals),
+    ];
+    if (profile) {
+      out.push('', `where cesync's CPU goes (self time, ${(profile.totalMs / 1000).toFixed(1)} s sampled; ${profile.file}):`);
+      for (const f of profile.byFile) out.push(`  ${pct(f.share).padStart(6)}  ${f.where}`);
+      out.push('', 'top functions (self time):');
+      for (const f of profile.byFunction) out.push(`  ${pct(f.share).padStart(6)}  ${f.name}  (${f.where})`);
+    }
+    out.push('', `results: ${path.relative(process.cwd(), jsonPath) || jsonPath}`, '');
+    process.stdout.write(out.join('\n'));
+    return 0;
+  } finally {
+    await cleanup();
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
