@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'STORE_AUTH' // a store refused our credentials
   | 'STORE_REQUEST' // a store refused a request for another reason
   | 'STATE_INVALID' // saved pipeline state is damaged
+  | 'LEASE_HELD' // another watcher holds the pipeline's lease
   | 'GUARD' // refused by a safety guard (--max-changes) before writing anything
   | 'INTERRUPTED'; // stopped by a signal
 
@@ -28,7 +29,8 @@ export class CesyncError extends Error {
  * Exit codes, documented in the README:
  * 0 success; 1 the run finished but some documents failed (see the failure ledger);
  * 2 bad usage or configuration; 3 a store is unreachable or refused us; 4 interrupted;
- * 5 refused by a guard (--max-changes) before anything was written; 70 an unexpected internal error.
+ * 5 refused by a guard (--max-changes) before anything was written; 6 another watcher holds the
+ * pipeline's lease; 70 an unexpected internal error.
  */
 export const EXIT = Object.freeze({
   OK: 0,
@@ -37,6 +39,7 @@ export const EXIT = Object.freeze({
   STORE: 3,
   INTERRUPTED: 4,
   GUARD: 5,
+  LEASE: 6,
   INTERNAL: 70,
 });
 
@@ -49,6 +52,8 @@ export function exitCodeOf(error: unknown): number {
     case 'SCHEMA_MISMATCH':
     case 'STATE_INVALID':
       return EXIT.USAGE;
+    case 'LEASE_HELD':
+      return EXIT.LEASE;
     case 'STORE_UNAVAILABLE':
     case 'STORE_AUTH':
     case 'STORE_REQUEST':

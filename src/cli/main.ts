@@ -9,6 +9,7 @@ import { configCommand } from './commands/config.js';
 import { retryCommand } from './commands/retry.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
+import { watchCommand } from './commands/watch.js';
 import { syncCommand } from './commands/sync.js';
 import { repairCommand, verifyCommand } from './commands/verify.js';
 import type { CliContext } from './context.js';
@@ -46,6 +47,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(retryCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(verifyCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(repairCommand(ctx, (code) => (exitCode = code)));
+  program.addCommand(watchCommand(ctx));
   program.addCommand(statusCommand(ctx));
   program.addCommand(serveCommand(ctx));
   program.addCommand(configCommand(ctx));

@@ -183,6 +183,18 @@ export const configSchema = z
       .default(1000)
       .describe('A targeted sync or repair that would change more documents stops before writing (--yes goes on).'),
     state: stateSchema.prefault({}),
+    watch: z
+      .strictObject({
+        intervalMs: z.number().int().min(10).default(1000).describe('Pause between rounds when nothing was pending.'),
+        leaseTtlMs: z
+          .number()
+          .int()
+          .min(1000)
+          .default(30_000)
+          .describe("A watcher's lease on its pipelines; a dead watcher's lease expires after this."),
+      })
+      .prefault({})
+      .describe('cesync watch.'),
     api: apiSchema.prefault({}),
   })
   .describe('cesync configuration.');

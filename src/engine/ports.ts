@@ -133,6 +133,15 @@ export interface StateStore {
   /** The high-water mark of a pipeline in one direction (incremental sync). */
   loadWatermark(pipeline: string, direction: Direction): Promise<Watermark | undefined>;
   saveWatermark(pipeline: string, direction: Direction, mark: Watermark): Promise<void>;
+  /**
+   * Leases with expiry: at most one holder per name. `acquire` succeeds when the lease is free,
+   * expired, or already ours (then it is renewed); `renew` fails when we no longer hold it.
+   */
+  acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  renewLease(name: string, owner: string, ttlMs: number): Promise<boolean>;
+  releaseLease(name: string, owner: string): Promise<void>;
+  /** Who holds a lease now, if anyone. */
+  leaseHolder(name: string): Promise<string | undefined>;
   close(): Promise<void>;
 }
 

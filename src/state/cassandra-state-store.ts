@@ -17,11 +17,14 @@ export interface CassandraStateOptions {
   readonly where: string;
 }
 
+const ttlSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
 export class CassandraStateStore implements StateStore {
   private readonly client: CassandraClient;
   private readonly options: CassandraStateOptions;
   private readonly table: string;
   private readonly marks: string;
+  private readonly leases: string;
   private ready: Promise<void> | undefined;
 
   constructor(client: CassandraClient, options: CassandraStateOptions) {
@@ -29,6 +32,7 @@ export class CassandraStateStore implements StateStore {
     this.options = options;
     this.table = `${quoteIdentifier(options.keyspace)}.pipeline_state`;
     this.marks = `${quoteIdentifier(options.keyspace)}.watermarks`;
+    this.leases = `${quoteIdentifier(options.keyspace)}.leases`;
   }
 
   async load(pipeline: string): Promise<PipelineState | undefined> {
@@ -70,6 +74,31 @@ export class CassandraStateStore implements StateStore {
     ]);
   }
 
+  // Leases are lightweight transactions (Paxos) on one row per name, expiring by TTL: a holder
+  // that dies without releasing blocks nobody for longer than the TTL.
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    await this.ensure();
+    const rs = await this.run(`INSERT INTO ${this.leases} (name, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`, [name, owner, ttlSeconds(ttlMs)]);
+    if (rs.wasApplied()) return true;
+    return rs.first()?.['owner'] === owner ? this.renewLease(name, owner, ttlMs) : false;
+  }
+
+  async renewLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    await this.ensure();
+    const rs = await this.run(`UPDATE ${this.leases} USING TTL ? SET owner = ? WHERE name = ? IF owner = ?`, [ttlSeconds(ttlMs), owner, name, owner]);
+    return rs.wasApplied();
+  }
+
+  async releaseLease(name: string, owner: string): Promise<void> {
+    await this.ensure();
+    await this.run(`DELETE FROM ${this.leases} WHERE name = ? IF owner = ?`, [name, owner]);
+  }
+
+  async leaseHolder(name: string): Promise<string | undefined> {
+    await this.ensure();
+    return (await this.run(`SELECT owner FROM ${this.leases} WHERE name = ?`, [name])).first()?.['owner'] as string | undefined;
+  }
+
   async close(): Promise<void> {}
 
   private ensure(): Promise<void> {
@@ -81,6 +110,7 @@ export class CassandraStateStore implements StateStore {
         `CREATE TABLE IF NOT EXISTS ${this.marks} (pipeline text, direction text, version bigint, id text, updated_at timestamp, PRIMARY KEY (pipeline, direction))`,
         [],
       );
+      await this.run(`CREATE TABLE IF NOT EXISTS ${this.leases} (name text PRIMARY KEY, owner text)`, []);
     })().catch((e: unknown) => {
       this.ready = undefined;
       throw e;

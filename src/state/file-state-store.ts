@@ -1,6 +1,6 @@
 /**
  * Pipeline state in a local JSON file, for simple single-host use:
- * `{ "pipelines": { "<pipeline>": state }, "watermarks": { "<pipeline>": { "<direction>": mark } } }`.
+ * `{ "pipelines": { "<pipeline>": state }, "watermarks": { "<pipeline>": { "<direction>": mark } }, "leases": {...} }`.
  * Written whole to a temporary file and renamed, so a crash never leaves a torn file.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import { parseState } from './state-schema.js';
 interface FileState {
   pipelines: Record<string, PipelineState>;
   watermarks: Record<string, Partial<Record<Direction, Watermark>>>;
+  leases: Record<string, { owner: string; expiresAt: number }>;
 }
 
 export class FileStateStore implements StateStore {
@@ -44,6 +45,43 @@ export class FileStateStore implements StateStore {
     });
   }
 
+  // Leases live in the same file: enough for several processes of one host, which is what a
+  // file store is for. Expired leases are free.
+  async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    let won = false;
+    await this.update((all) => {
+      const cur = all.leases[name];
+      if (!cur || cur.owner === owner || cur.expiresAt < Date.now()) {
+        all.leases[name] = { owner, expiresAt: Date.now() + ttlMs };
+        won = true;
+      }
+    });
+    return won;
+  }
+
+  async renewLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
+    let held = false;
+    await this.update((all) => {
+      const cur = all.leases[name];
+      if (cur && cur.owner === owner && cur.expiresAt >= Date.now()) {
+        all.leases[name] = { owner, expiresAt: Date.now() + ttlMs };
+        held = true;
+      }
+    });
+    return held;
+  }
+
+  releaseLease(name: string, owner: string): Promise<void> {
+    return this.update((all) => {
+      if (all.leases[name]?.owner === owner) delete all.leases[name];
+    });
+  }
+
+  async leaseHolder(name: string): Promise<string | undefined> {
+    const cur = (await this.readAll()).leases[name];
+    return cur && cur.expiresAt >= Date.now() ? cur.owner : undefined;
+  }
+
   /** Serialised: two updates never interleave their read-modify-write. */
   private update(change: (all: FileState) => void): Promise<void> {
     this.writing = this.writing.then(async () => {
@@ -65,13 +103,14 @@ export class FileStateStore implements StateStore {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { pipelines: {}, watermarks: {} };
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { pipelines: {}, watermarks: {}, leases: {} };
       throw e;
     }
-    const raw = JSON.parse(text) as { pipelines?: Record<string, unknown>; watermarks?: FileState['watermarks'] };
+    const raw = JSON.parse(text) as { pipelines?: Record<string, unknown>; watermarks?: FileState['watermarks']; leases?: FileState['leases'] };
     return {
       pipelines: Object.fromEntries(Object.entries(raw.pipelines ?? {}).map(([k, v]) => [k, parseState(JSON.stringify(v), this.path)])),
       watermarks: raw.watermarks ?? {},
+      leases: raw.leases ?? {},
     };
   }
 }

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { connectStores } from '../../sync/stores.js';
 import { selectPipelines } from '../../sync/sync-pipeline.js';
+import { leaseName } from '../../engine/watch.js';
 import type { CliContext } from '../context.js';
 import { addConfigOption, loadCliConfig } from '../shared-options.js';
 
@@ -20,8 +21,11 @@ export function statusCommand(ctx: CliContext): Command {
       const rows = [];
       for (const p of pipelines) {
         const s = await stores.state.load(p.name);
+        const watermark = await stores.state.loadWatermark(p.name, 'to-elasticsearch');
         rows.push({
           pipeline: p.name,
+          watchedBy: await stores.state.leaseHolder(leaseName(p.name)),
+          watermarkToElasticsearch: watermark ? { ...watermark, at: new Date(Math.floor(watermark.version / 1000)).toISOString() } : undefined,
           status: s?.status ?? 'never run',
           startedAt: s?.startedAt,
           updatedAt: s?.updatedAt,
@@ -41,6 +45,8 @@ export function statusCommand(ctx: CliContext): Command {
         if (r.spansTotal) line += `, ${r.spansDone}/${r.spansTotal} token ranges done`;
         if (r.counters) line += `\n  read ${r.counters.read ?? 0}, indexed ${r.counters.indexed ?? 0}, unchanged ${r.counters.unchanged ?? 0}, failed ${r.counters.failed ?? 0}`;
         if (r.error) line += `\n  error: ${r.error}`;
+        if (r.watermarkToElasticsearch) line += `\n  incremental (to Elasticsearch) done up to ${r.watermarkToElasticsearch.at}`;
+        line += r.watchedBy ? `\n  watched by ${r.watchedBy}` : '';
         ctx.stdout.write(`${line}\n`);
       }
     } finally {
