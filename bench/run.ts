@@ -23,6 +23,7 @@ import { ensureData, KEYSPACE, sampleIds, TABLE } from './dataset.ts';
 import { measure, type ServerPids } from './measure.ts';
 import { pidListeningOn } from './proc.ts';
 import { summariseProfile, type ProfileSummary } from './profile.ts';
+import { LATENCY_INDEX, measureWatchLatency, type LatencyResult } from './latency.ts';
 import { formatGoals, formatSteps, mb, pct, spread, type Goal, type Spread } from './report.ts';
 
 const SYNC_INDEX = 'cesync_bench_user';
@@ -42,7 +43,7 @@ const usage = `usage: npm run bench -- [options]
                         (default: none, so cesync's own defaults are measured)
   --ceiling-bulk B,C    flushBytes and concurrency of ceiling 1 (default 5000000,2)
   --node-flag FLAG      flag for the node running cesync, repeatable (e.g. --max-semi-space-size=8)
-  --only STEPS          comma-separated subset of: write,read,sync,rerun,ids (default all)
+  --only STEPS          comma-separated subset of: write,read,sync,rerun,ids,latency (default all)
   --profile             one more full sync under --cpu-prof; prints where cesync's CPU goes`;
 
 interface Options {
@@ -58,7 +59,7 @@ interface Options {
   profile: boolean;
 }
 
-const STEPS = ['write', 'read', 'sync', 'rerun', 'ids'];
+const STEPS = ['write', 'read', 'sync', 'rerun', 'ids', 'latency'];
 
 function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
@@ -223,7 +224,7 @@ async function main(argv: string[]): Promise<number> {
     stopped = true;
     if (!options.keep) {
       say(`dropping keyspace ${KEYSPACE} and indices ${SYNC_INDEX}, ${CEILING_INDEX}`);
-      await stores.elasticsearch.indices.delete({ index: [SYNC_INDEX, CEILING_INDEX], ignore_unavailable: true }).catch(() => undefined);
+      await stores.elasticsearch.indices.delete({ index: [SYNC_INDEX, CEILING_INDEX, LATENCY_INDEX], ignore_unavailable: true }).catch(() => undefined);
       await stores.cassandra.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 120_000 }).catch(() => undefined);
     }
     await stores.close();
@@ -319,6 +320,12 @@ async function main(argv: string[]): Promise<number> {
     const targetedWall = targeted.length ? spread(targeted.map((s) => s.wallSeconds)) : undefined;
     const targetedSync = targeted.length ? spread(targeted.map((s) => s.durationSeconds)) : undefined;
 
+    let latency: LatencyResult | undefined;
+    if (only.has('latency')) {
+      say('watch latency: 100 changes, one at a time');
+      latency = await measureWatchLatency({ stores, endpoints, workDir, env, changes: 100, intervalMs: 200, safetyLagMs: 500, say });
+    }
+
     const goals: Goal[] = [
       { goal: 'full sync rate >= 0.85 x raw bulk rate', value: ratio === undefined ? 'n/a' : `${ratio.toFixed(2)} x`, pass: ratio === undefined ? undefined : ratio >= 0.85 },
       { goal: "cesync's CPU <= 15% of all CPU during the sync", value: pct(cpuShare), pass: cpuShare === undefined || Number.isNaN(cpuShare) ? undefined : cpuShare <= 0.15 },
@@ -330,6 +337,13 @@ async function main(argv: string[]): Promise<number> {
             ? `${mb(fullPeakRss)} / ${mb(rssAt100k)} = ${(fullPeakRss / rssAt100k).toFixed(2)} x`
             : `needs --rows >= 1000000 (here: ${mb(fullPeakRss)} at ${int(rows)} rows, ${mb(rssAt100k)} at 100k)`,
         pass: rows >= 1_000_000 && fullPeakRss !== undefined && rssAt100k !== undefined ? fullPeakRss <= 1.2 * rssAt100k : undefined,
+      },
+      {
+        goal: 'watch: a change searchable within 2 s at p99',
+        value: latency
+          ? `p50 ${(latency.p50 / 1000).toFixed(2)} s, p99 ${(latency.p99 / 1000).toFixed(2)} s, max ${(latency.max / 1000).toFixed(2)} s (interval ${latency.settings.intervalMs} ms, safety lag ${latency.settings.safetyLagMs} ms)`
+          : 'n/a',
+        pass: latency ? latency.p99 <= 2000 : undefined,
       },
       {
         goal: `targeted sync of ${TARGETED_IDS} ids <= 2 s (whole command)`,
@@ -379,6 +393,7 @@ async function main(argv: string[]): Promise<number> {
       figures: { fullSyncOverCeilingWrite: ratio, cesyncCpuShare: cpuShare, peakRssBytes: peakRss, fullSyncPeakRssBytes: fullPeakRss, rssAt100kBytes: rssAt100k, targetedCommandSeconds: targetedWall, targetedSyncSeconds: targetedSync },
       goals,
       profile,
+      latency,
     };
     await mkdir(path.dirname(jsonPath), { recursive: true });
     await writeFile(jsonPath, `${JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);
