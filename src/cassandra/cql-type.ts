@@ -27,8 +27,17 @@ export const isCollection = (t: CqlType): boolean => t.code === T.list || t.code
 export const isMultiCell = (t: CqlType): boolean =>
   (isCollection(t) || t.code === T.udt) && !(t.options?.frozen ?? false);
 
+const SCALAR_NAMES = new Map(Object.entries(T).filter(([, code]) => typeof code === 'number').map(([name, code]) => [code as number, name]));
+
+/**
+ * A type's CQL name, for messages: `int`, `map<text, frozen<list<int>>>`, `vector<float, 3>`.
+ */
 export function cqlTypeName(t: CqlType): string {
-  const inner = (x: unknown) => cqlTypeName(x as CqlType);
+  const inner = (x: unknown) => {
+    const type = x as CqlType;
+    const name = cqlTypeName(type);
+    return type.options?.frozen && (type.code === T.list || type.code === T.set || type.code === T.map || type.code === T.tuple || type.code === T.udt) ? `frozen<${name}>` : name;
+  };
   switch (t.code) {
     case T.list:
       return `list<${inner(t.info)}>`;
@@ -47,6 +56,6 @@ export function cqlTypeName(t: CqlType): string {
         const [el, n] = t.info as [CqlType, number];
         return `vector<${inner(el)}, ${n}>`;
       }
-      return T[t.code] ?? `custom(${String(t.info)})`;
+      return SCALAR_NAMES.get(t.code) ?? `custom(${String(t.customTypeName ?? t.info)})`;
   }
 }

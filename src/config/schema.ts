@@ -145,6 +145,15 @@ export const pipelineSchema = z
       .optional()
       .describe('Settings used only when cesync creates the index (e.g. number_of_shards).'),
     throttle: throttleSchema.optional(),
+    direction: z
+      .enum(['to-elasticsearch', 'to-cassandra', 'both'])
+      .default('to-elasticsearch')
+      .describe('Which way changes flow. to-cassandra and both read changed documents by elasticsearchVersionField.'),
+    elasticsearchVersionField: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Document field holding the version (microseconds, or a date) that every writer to Elasticsearch sets; default _cesync.version (documents written by cesync).'),
     changeColumn: identifier
       .optional()
       .describe('A timestamp (or bigint of microseconds) column every writer sets: incremental syncs query it through a Storage-Attached Index instead of scanning.'),

@@ -47,27 +47,37 @@ export class ElasticsearchIndexSink implements DocumentSink {
         try {
           // An index created for a full sync is loaded without refreshes and replicas, which
           // Elasticsearch then builds once, at the end; the configured values are put back after.
+          // They are also kept in the mapping's _meta, so a run that dies before the end leaves
+          // them for the next run to put back.
           const configured = this.options.settings ?? {};
           const load = options.bulkLoad ? { refresh_interval: '-1', number_of_replicas: 0 } : {};
-          await this.client.indices.create({ index, mappings: this.options.mapping, settings: { ...configured, ...load } });
-          if (options.bulkLoad) {
-            this.restore = {
-              refresh_interval: setting(configured, 'refresh_interval'),
-              number_of_replicas: setting(configured, 'number_of_replicas'),
-            };
-          }
+          const pending = options.bulkLoad
+            ? { refresh_interval: setting(configured, 'refresh_interval'), number_of_replicas: setting(configured, 'number_of_replicas') }
+            : undefined;
+          const mappings = pending ? withPendingSettings(this.options.mapping, pending) : this.options.mapping;
+          await this.client.indices.create({ index, mappings, settings: { ...configured, ...load } });
+          this.restore = pending;
           created = true;
         } catch (e) {
           // Another process created it between our check and our create: use theirs.
           if ((e as { body?: { error?: { type?: string } } }).body?.error?.type !== 'resource_already_exists_exception') throw e;
         }
         exists = true;
+      } else if (exists) {
+        this.restore = await this.pendingSettings();
       }
       const empty = exists ? (await this.client.count({ index })).count === 0 : true;
       return { created, empty, exists };
     } catch (cause) {
       throw elasticsearchError(cause, this.options.where);
     }
+  }
+
+  /** Settings an interrupted initial load left to put back (in the mapping's _meta), if any. */
+  private async pendingSettings(): Promise<Record<string, unknown> | undefined> {
+    const res = await this.client.indices.getMapping({ index: this.options.index });
+    const meta = Object.values(res)[0]?.mappings?._meta as { cesync?: { pendingSettings?: Record<string, unknown> } } | undefined;
+    return meta?.cesync?.pendingSettings;
   }
 
   async lookup(ids: readonly string[]): Promise<Map<string, StoredVersion>> {
@@ -131,6 +141,8 @@ export class ElasticsearchIndexSink implements DocumentSink {
     try {
       if (this.restore) {
         await this.client.indices.putSettings({ index: this.options.index, settings: this.restore });
+        const meta = (this.options.mapping._meta ?? {}) as Record<string, unknown>;
+        await this.client.indices.putMapping({ index: this.options.index, _meta: meta });
         this.restore = undefined;
       }
       await this.client.indices.refresh({ index: this.options.index });
@@ -151,6 +163,11 @@ export class ElasticsearchIndexSink implements DocumentSink {
       throw elasticsearchError(cause, this.options.where);
     }
   }
+}
+
+function withPendingSettings(mapping: Record<string, unknown>, pending: Record<string, unknown>): Record<string, unknown> {
+  const meta = (mapping._meta ?? {}) as { cesync?: Record<string, unknown> };
+  return { ...mapping, _meta: { ...meta, cesync: { ...meta.cesync, pendingSettings: pending } } };
 }
 
 /** A configured index setting, written flat or under `index.`, or null for the default. */

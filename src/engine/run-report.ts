@@ -32,6 +32,8 @@ export type RunMode = 'full' | 'ids' | 'retry' | 'repair' | 'incremental';
 export interface RunReport extends RunCounters {
   readonly pipeline: string;
   readonly mode: RunMode;
+  /** Which way the run went (to-elasticsearch unless said otherwise). */
+  readonly direction?: 'to-elasticsearch' | 'to-cassandra';
   readonly dryRun: boolean;
   readonly startedAt: string;
   readonly finishedAt: string;
@@ -104,7 +106,9 @@ export function summarise(r: RunReport): string {
   const secs = (r.durationMs / 1000).toFixed(1);
   const parts = r.dryRun
     ? [`${r.pipeline} (dry run, nothing written): read ${r.read}`, `would create ${r.created}`, `update ${r.updated}`, `leave unchanged ${r.unchanged}`]
-    : [`${r.pipeline}: read ${r.read}`, `indexed ${r.indexed}`, `unchanged ${r.unchanged}`, `failed ${r.failed}`];
+    : r.direction === 'to-cassandra'
+      ? [`${r.pipeline} (to Cassandra): read ${r.read}`, `written ${r.indexed}`, `echoes ${r.unchanged}`, `failed ${r.failed}`]
+      : [`${r.pipeline}: read ${r.read}`, `indexed ${r.indexed}`, `unchanged ${r.unchanged}`, `failed ${r.failed}`];
   if (r.mode !== 'full') {
     parts.push(r.dryRun ? `delete ${r.deleted}` : `deleted ${r.deleted}`, `missing ${r.missing}`, `malformed ${r.malformed}`, `duplicates ${r.duplicates}`);
   }

@@ -90,6 +90,18 @@ export async function verify(
     spansDone = spans.length - differing.length;
   }
 
+  // Documents without cesync's metadata (written by another writer) belong to no span: each is
+  // checked against its row by key, and their rows are not missing from the spans below.
+  let untracked = 0;
+  const untrackedIds = new Set<string>();
+  if (exists) {
+    for await (const page of target.listUntracked({ withSource: true })) {
+      untracked += page.length;
+      for (const d of page) untrackedIds.add(d.id);
+      await classifyUntracked(page, source, ids, since, signal);
+    }
+  }
+
   const laterContentCheck: { id: string; digest: string | undefined }[] = [];
   for (const i of differing) {
     if (signal?.aborted) break;
@@ -121,7 +133,7 @@ export async function verify(
         laterContentCheck.push({ id: d.id, digest: d.digest });
       }
     }
-    for (const [id, row] of rows) if (since(row.version)) ids.missing.push(id);
+    for (const [id, row] of rows) if (since(row.version) && !untrackedIds.has(id)) ids.missing.push(id);
     spansDone += 1;
     progress();
   }
@@ -133,15 +145,6 @@ export async function verify(
       for (const r of batch.records) {
         if (digestOfJson(JSON.stringify(r.document)) !== byId.get(r.id)) ids.different.push(r.id);
       }
-    }
-  }
-
-  // Documents without cesync's metadata belong to no span: check each against its row by key.
-  let untracked = 0;
-  if (exists) {
-    for await (const page of target.listUntracked({ withSource: true })) {
-      untracked += page.length;
-      await classifyUntracked(page, source, ids, since, signal);
     }
   }
 

@@ -11,6 +11,9 @@ import { indexMapping } from '../elasticsearch/index-mapping.js';
 import { ElasticsearchIndexSink, META_FIELD } from '../elasticsearch/index-sink.js';
 import { fullSync } from '../engine/full-sync.js';
 import { incrementalSync, type IncrementalReport } from '../engine/incremental-sync.js';
+import { reverseSync, type ReverseReport } from '../engine/reverse-sync.js';
+import { CassandraTableWriter } from '../cassandra/table-writer.js';
+import { ElasticsearchChangeFeed } from '../elasticsearch/change-feed.js';
 import { START } from '../engine/watermark.js';
 import { parseKeyInputs, type KeyInput } from '../engine/key-input.js';
 import type { FailureSink } from '../engine/ports.js';
@@ -121,6 +124,48 @@ export async function syncPipelineIncremental(
       signal: options.signal,
     },
   );
+}
+
+/**
+ * Incremental sync from the index back to the table: documents changed after the pipeline's
+ * watermark for this direction (`last`, which it then moves), or in a given window.
+ */
+export async function syncPipelineToCassandra(
+  stores: Stores,
+  pipeline: PipelineConfig,
+  start: IncrementalStart | { readonly all: true },
+  options: Pick<PipelineRunOptions, 'failures' | 'failureLedgerPath' | 'signal'> & { readonly now?: number },
+): Promise<ReverseReport> {
+  const opened = await openPipeline(stores, pipeline);
+  const now = options.now ?? Date.now();
+  const upper = (now - pipeline.incremental.safetyLagMs) * 1000;
+  const from =
+    'last' in start ? ((await stores.state.loadWatermark(pipeline.name, 'to-cassandra')) ?? START) : 'all' in start ? START : { version: start.from, id: '' };
+  const feed = new ElasticsearchChangeFeed(stores.elasticsearch, {
+    index: pipeline.index,
+    metaField: META_FIELD,
+    versionField: pipeline.elasticsearchVersionField,
+    where: stores.elasticsearchWhere,
+  });
+  const rows = new CassandraTableWriter(stores.cassandra, opened.source.schema, { where: stores.cassandraWhere });
+  return reverseSync(
+    { feed, rows, failures: options.failures, state: stores.state },
+    {
+      pipeline: pipeline.name,
+      index: pipeline.index,
+      from,
+      to: 'from' in start ? Math.min(start.to ?? upper, upper) : upper,
+      saveWatermark: !('from' in start),
+      batchSize: pipeline.incremental.batchSize,
+      failureLedgerPath: options.failureLedgerPath,
+      signal: options.signal,
+    },
+  );
+}
+
+/** The directions a pipeline runs in. */
+export function directionsOf(pipeline: PipelineConfig): ('to-elasticsearch' | 'to-cassandra')[] {
+  return pipeline.direction === 'both' ? ['to-elasticsearch', 'to-cassandra'] : [pipeline.direction];
 }
 
 /** Options of a targeted sync beyond the common ones (see engine/targeted-sync.ts). */

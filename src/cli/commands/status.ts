@@ -22,10 +22,13 @@ export function statusCommand(ctx: CliContext): Command {
       for (const p of pipelines) {
         const s = await stores.state.load(p.name);
         const watermark = await stores.state.loadWatermark(p.name, 'to-elasticsearch');
+        const back = await stores.state.loadWatermark(p.name, 'to-cassandra');
         rows.push({
           pipeline: p.name,
           watchedBy: await stores.state.leaseHolder(leaseName(p.name)),
+          direction: p.direction,
           watermarkToElasticsearch: watermark ? { ...watermark, at: new Date(Math.floor(watermark.version / 1000)).toISOString() } : undefined,
+          watermarkToCassandra: back ? { ...back, at: new Date(Math.floor(back.version / 1000)).toISOString() } : undefined,
           status: s?.status ?? 'never run',
           startedAt: s?.startedAt,
           updatedAt: s?.updatedAt,
@@ -46,6 +49,7 @@ export function statusCommand(ctx: CliContext): Command {
         if (r.counters) line += `\n  read ${r.counters.read ?? 0}, indexed ${r.counters.indexed ?? 0}, unchanged ${r.counters.unchanged ?? 0}, failed ${r.counters.failed ?? 0}`;
         if (r.error) line += `\n  error: ${r.error}`;
         if (r.watermarkToElasticsearch) line += `\n  incremental (to Elasticsearch) done up to ${r.watermarkToElasticsearch.at}`;
+        if (r.watermarkToCassandra) line += `\n  incremental (to Cassandra) done up to ${r.watermarkToCassandra.at}`;
         line += r.watchedBy ? `\n  watched by ${r.watchedBy}` : '';
         ctx.stdout.write(`${line}\n`);
       }

@@ -2,14 +2,22 @@
  * `cesync sync`: full sync (resumable), sync of given ids, dry runs. Thin: parses options, runs
  * the use case per pipeline, prints the reports.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { NdjsonFailureLedger } from '../../engine/failure-ledger.js';
 import type { KeyInput } from '../../engine/key-input.js';
 import { summarise, type RunReport } from '../../engine/run-report.js';
 import type { ThrottleOptions } from '../../engine/throttle.js';
 import { CesyncError } from '../../errors.js';
 import { connectStores } from '../../sync/stores.js';
-import { selectPipelines, syncPipeline, syncPipelineIds, syncPipelineIncremental, type IncrementalStart } from '../../sync/sync-pipeline.js';
+import {
+  directionsOf,
+  selectPipelines,
+  syncPipeline,
+  syncPipelineIds,
+  syncPipelineIncremental,
+  syncPipelineToCassandra,
+  type IncrementalStart,
+} from '../../sync/sync-pipeline.js';
 import type { CliContext } from '../context.js';
 import { idsFromCsv, idsFromFlag } from '../key-inputs.js';
 import { createLogger } from '../logger.js';
@@ -41,6 +49,7 @@ interface SyncFlags {
   from?: string;
   to?: string;
   createIndex?: boolean;
+  direction?: 'to-elasticsearch' | 'to-cassandra';
   report?: string;
   json?: boolean;
   quiet?: boolean;
@@ -76,6 +85,7 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     .option('--since <time>', "incremental: rows changed since TIME (ISO, epoch ms, or an age like 2h), or since 'last' run (moves the pipeline's watermark)")
     .option('--from <time>', 'incremental: rows changed after this time (with --to; the watermark is left alone)')
     .option('--to <time>', 'incremental: ... and at most this time (default: now minus the safety lag)')
+    .addOption(new Option('--direction <direction>', "only this direction of the pipeline (default: the pipeline's direction)").choices(['to-elasticsearch', 'to-cassandra']))
     .option('--create-index', "create the Storage-Attached Index on the pipeline's changeColumn first (it costs writes; asked for, never implied)")
     .option('--report <file>', 'write the run report as JSON to this file')
     .option('--json', 'print the run report as JSON on stdout instead of a summary')
@@ -134,36 +144,44 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     const reports: RunReport[] = [];
     try {
       for (const pipeline of pipelines) {
-        if (ctx.signal.aborted) break;
-        const plog = log.child({ pipeline: pipeline.name, table: `${pipeline.keyspace}.${pipeline.table}`, index: pipeline.index });
-        const progress = createProgress(pipeline.name, ctx.interactive && !flags.quiet);
-        const common = {
-          failures: new NdjsonFailureLedger(ledgerPath),
-          failureLedgerPath: ledgerPath,
-          signal: ctx.signal,
-          onProgress: progress.update,
-          dryRun: flags.dryRun,
-          planPath: flags.dryRun ? (flags.plan ?? `cesync-plan-${pipeline.name}.ndjson`) : undefined,
-          throttle,
-        };
-        plog.info({ mode: inputs ? 'ids' : start ? 'incremental' : 'full', dryRun: Boolean(flags.dryRun) }, 'sync started');
-        let report: RunReport;
-        try {
-          report = inputs
-            ? await syncPipelineIds(stores, pipeline, inputs, {
-                ...common,
-                deleteMissing: flags.deleteMissing,
-                maxChanges: flags.yes ? undefined : (flags.maxChanges ?? config.maxChanges),
-              })
-            : start
-              ? await syncPipelineIncremental(stores, pipeline, start, { ...common, createIndex: flags.createIndex, now: nowMs })
-              : await syncPipeline(stores, pipeline, { ...common, restart: flags.restart });
-        } finally {
-          progress.stop();
+        const directions = flags.direction ? [flags.direction] : targeted ? ['to-elasticsearch' as const] : directionsOf(pipeline);
+        for (const direction of directions) {
+          if (ctx.signal.aborted) break;
+          const plog = log.child({ pipeline: pipeline.name, table: `${pipeline.keyspace}.${pipeline.table}`, index: pipeline.index, direction });
+          const progress = createProgress(pipeline.name, ctx.interactive && !flags.quiet);
+          const common = {
+            failures: new NdjsonFailureLedger(ledgerPath),
+            failureLedgerPath: ledgerPath,
+            signal: ctx.signal,
+            onProgress: progress.update,
+            dryRun: flags.dryRun,
+            planPath: flags.dryRun ? (flags.plan ?? `cesync-plan-${pipeline.name}.ndjson`) : undefined,
+            throttle,
+          };
+          plog.info({ mode: inputs ? 'ids' : start ? 'incremental' : 'full', dryRun: Boolean(flags.dryRun) }, 'sync started');
+          let report: RunReport;
+          try {
+            if (direction === 'to-cassandra') {
+              if (flags.dryRun) throw new CesyncError('USAGE', '--dry-run is not available towards Cassandra yet');
+              report = await syncPipelineToCassandra(stores, pipeline, start ?? { all: true }, { ...common, now: nowMs });
+            } else {
+              report = inputs
+                ? await syncPipelineIds(stores, pipeline, inputs, {
+                    ...common,
+                    deleteMissing: flags.deleteMissing,
+                    maxChanges: flags.yes ? undefined : (flags.maxChanges ?? config.maxChanges),
+                  })
+                : start
+                  ? await syncPipelineIncremental(stores, pipeline, start, { ...common, createIndex: flags.createIndex, now: nowMs })
+                  : await syncPipeline(stores, pipeline, { ...common, restart: flags.restart });
+            }
+          } finally {
+            progress.stop();
+          }
+          reports.push({ ...report, direction });
+          const { read, indexed, unchanged, failed, durationMs, resumedSpans } = report;
+          plog.info({ read, indexed, unchanged, failed, durationMs, resumedSpans }, 'sync finished');
         }
-        reports.push(report);
-        const { read, indexed, unchanged, failed, durationMs, resumedSpans } = report;
-        plog.info({ read, indexed, unchanged, failed, durationMs, resumedSpans }, 'sync finished');
       }
     } finally {
       await stores.close();

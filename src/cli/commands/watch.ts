@@ -8,7 +8,7 @@ import { Command } from 'commander';
 import { NdjsonFailureLedger } from '../../engine/failure-ledger.js';
 import { watch, type WatchStep } from '../../engine/watch.js';
 import { connectStores } from '../../sync/stores.js';
-import { selectPipelines, syncPipelineIncremental } from '../../sync/sync-pipeline.js';
+import { directionsOf, selectPipelines, syncPipelineIncremental, syncPipelineToCassandra } from '../../sync/sync-pipeline.js';
 import type { CliContext } from '../context.js';
 import { createLogger } from '../logger.js';
 import { addConfigOption, loadCliConfig, logLevelOption, positiveInt } from '../shared-options.js';
@@ -42,13 +42,18 @@ export function watchCommand(ctx: CliContext): Command {
     const log = createLogger({ level: flags.logLevel, pretty: ctx.interactive });
     const stores = await connectStores(config);
     const owner = `${hostname()}:${process.pid}`;
-    const steps: WatchStep[] = pipelines.map((p) => ({
-      pipeline: p.name,
-      direction: 'to-elasticsearch',
-      batchSize: p.incremental.batchSize,
-      run: (signal) =>
-        syncPipelineIncremental(stores, p, { last: true }, { failures: new NdjsonFailureLedger(config.failureLedger), failureLedgerPath: config.failureLedger, signal }),
-    }));
+    const runOptions = (signal: AbortSignal) => ({ failures: new NdjsonFailureLedger(config.failureLedger), failureLedgerPath: config.failureLedger, signal });
+    const steps: WatchStep[] = pipelines.flatMap((p) =>
+      directionsOf(p).map((direction) => ({
+        pipeline: p.name,
+        direction,
+        batchSize: p.incremental.batchSize,
+        run: (signal: AbortSignal) =>
+          direction === 'to-cassandra'
+            ? syncPipelineToCassandra(stores, p, { last: true }, runOptions(signal))
+            : syncPipelineIncremental(stores, p, { last: true }, runOptions(signal)),
+      })),
+    );
     try {
       log.info({ owner, pipelines: pipelines.map((p) => p.name) }, 'watch started');
       const { rounds } = await watch(steps, stores.state, {
