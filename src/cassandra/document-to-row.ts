@@ -447,7 +447,7 @@ export interface RowValues {
 }
 
 /**
- * Document (field names = column names) -> the values of all the table's columns, in schema
+ * Document (fields named as mapFields says) -> the values of all the table's columns, in schema
  * order. A field missing from the document is null (so the row's cell is deleted, as the
  * document says); fields that are not columns are ignored (cesync's metadata among them). A
  * key column without a value, or a value that does not fit its column, throws a RowValueError
@@ -457,12 +457,15 @@ export interface RowValues {
  */
 export function documentToRow(schema: TableSchema): (doc: Readonly<Record<string, unknown>>) => RowValues {
   const columns = schema.columns.map((c) => c.name);
+  // Documents name columns by their fields (the pipeline's field mapping; the column name by default).
+  const fields = schema.columns.map((c) => c.field);
   const keys = new Set(schema.keyColumns);
   const converters = schema.columns.map((c) => compileRowConverter(c.type));
   return (doc) => {
     const values = converters.map((conv, i) => {
       const name = columns[i]!;
-      const value = Object.hasOwn(doc, name) ? doc[name] : undefined;
+      const field = fields[i]!;
+      const value = Object.hasOwn(doc, field) ? doc[field] : undefined;
       if (keys.has(name) && (value === null || value === undefined)) {
         throw new RowValueError('a value (it is a primary key column)', value, [`column ${quoteIdentifier(name)}`]);
       }

@@ -5,7 +5,7 @@ import { fieldTypeOf } from './value-converter.js';
 
 export function fieldDescriptions(schema: TableSchema): FieldDescription[] {
   return schema.columns.map((c) => ({
-    name: c.name,
+    name: c.field,
     type: fieldTypeOf(c.type),
     key: c.kind === 'partition' || c.kind === 'clustering',
   }));

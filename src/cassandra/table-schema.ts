@@ -10,6 +10,8 @@ export interface ColumnSchema {
   readonly name: string;
   readonly type: CqlType;
   readonly kind: 'partition' | 'clustering' | 'static' | 'regular';
+  /** Name of the column's field in documents (the column's name unless the pipeline maps it). */
+  readonly field: string;
 }
 
 export type VersionSource = 'writetime' | { readonly column: string };
@@ -57,7 +59,7 @@ export async function loadTableSchema(client: CassandraClient, keyspace: string,
   const ordered = [...pk, ...ck, ...meta.columns.map((c) => c.name).filter((n) => !keySet.has(n))];
   const columns: ColumnSchema[] = ordered.map((name) => {
     const c = byName.get(name)! as unknown as { name: string; type: CqlType; isStatic?: boolean };
-    return { name, type: c.type, kind: kindOf(c) };
+    return { name, type: c.type, kind: kindOf(c), field: name };
   });
   const nonKey = columns.filter((c) => c.kind === 'regular' || c.kind === 'static');
   return {
@@ -88,4 +90,34 @@ export function checkVersionColumn(schema: TableSchema, column: string): ColumnS
 /** The selector that reads a column's write time (MAXWRITETIME for multi-cell collections and UDTs). */
 export function writetimeSelector(c: ColumnSchema): string {
   return `${isMultiCell(c.type) ? 'maxwritetime' : 'writetime'}(${quoteIdentifier(c.name)})`;
+}
+
+/**
+ * The pipeline's field mapping applied to a table: `{ column: field }` renames a column's field in
+ * documents (both ways), `{ column: null }` leaves the column out of documents (it is neither read
+ * nor written back). Checked against the real schema: every column named must exist, key columns
+ * cannot be left out, and field names must be distinct.
+ */
+export function mapFields(schema: TableSchema, fields: Readonly<Record<string, string | null>> | undefined): TableSchema {
+  if (!fields || Object.keys(fields).length === 0) return schema;
+  const where = `${schema.keyspace}.${schema.table}`;
+  for (const column of Object.keys(fields)) {
+    if (!schema.columns.some((c) => c.name === column)) {
+      throw new CesyncError('SCHEMA_MISMATCH', `fields: ${column} is not a column of ${where} (columns: ${schema.columns.map((c) => c.name).join(', ')})`);
+    }
+    if (fields[column] === null && schema.keyColumns.includes(column)) {
+      throw new CesyncError('SCHEMA_MISMATCH', `fields: ${column} is a primary key column of ${where}; it cannot be left out`);
+    }
+  }
+  const columns = schema.columns
+    .filter((c) => fields[c.name] !== null)
+    .map((c) => ({ ...c, field: fields[c.name] ?? c.name }));
+  const seen = new Map<string, string>();
+  for (const c of columns) {
+    const other = seen.get(c.field);
+    if (other !== undefined) throw new CesyncError('SCHEMA_MISMATCH', `fields: columns ${other} and ${c.name} both map to the field ${c.field}`);
+    seen.set(c.field, c.name);
+  }
+  const kept = new Set(columns.map((c) => c.name));
+  return { ...schema, columns, writetimeColumns: schema.writetimeColumns.filter((c) => kept.has(c.name)).map((c) => columns.find((x) => x.name === c.name)!) };
 }

@@ -90,16 +90,19 @@ export class CassandraTableSource implements RecordSource {
     this.selectVersionsSpan = `SELECT ${versionSelectors} ${from} WHERE token(${pk}) > ? AND token(${pk}) <= ?`;
     this.selectVersionsToEnd = `SELECT ${versionSelectors} ${from} WHERE token(${pk}) > ?`;
 
-    const converters = schema.columns.map((c) => [c.name, compileConverter(c.type)] as const);
-    this.keyConverters = schema.keyColumns.map((k) => compileConverter(schema.columns.find((c) => c.name === k)!.type));
-    this.idOf = compileDocumentId(schema.keyColumns, options.id);
+    // Documents use field names (see mapFields); ids are made from the key columns' fields.
+    const converters = schema.columns.map((c) => [c.name, c.field, compileConverter(c.type)] as const);
+    const keyColumns = schema.keyColumns.map((k) => schema.columns.find((c) => c.name === k)!);
+    this.keyConverters = keyColumns.map((c) => compileConverter(c.type));
+    const keyFields = keyColumns.map((c) => c.field);
+    this.idOf = compileDocumentId(keyFields, options.id);
     const wtNames = wtColumns.map((_c, i) => wtAlias(i));
     const versionOf = versionColumn ? versionFromColumn(versionColumn.name, versionColumn.type.code) : versionFromWritetimes(wtNames);
 
     const keyNames = schema.keyColumns;
     const idOfRow = (row: cassandra.types.Row) => {
       const keyDoc: Record<string, unknown> = {};
-      for (let i = 0; i < keyNames.length; i++) keyDoc[keyNames[i]!] = this.keyConverters[i]!(row[keyNames[i]!]);
+      for (let i = 0; i < keyNames.length; i++) keyDoc[keyFields[i]!] = this.keyConverters[i]!(row[keyNames[i]!]);
       return this.idOf(keyDoc);
     };
     this.toVersionEntry = (row) => ({ id: idOfRow(row), version: versionOf(row) });
@@ -115,7 +118,7 @@ export class CassandraTableSource implements RecordSource {
 
     this.toRecord = (row) => {
       const document: Record<string, unknown> = {};
-      for (const [name, conv] of converters) document[name] = conv(row[name]);
+      for (const [name, field, conv] of converters) document[field] = conv(row[name]);
       return {
         id: this.idOf(document),
         version: versionOf(row),
@@ -275,7 +278,7 @@ export class CassandraTableSource implements RecordSource {
       const parsed = parseKeyValue(col.type, parts[i] ?? '');
       if (!parsed.ok) return { error: `${name}: ${parsed.error}` };
       values.push(parsed.value);
-      doc[name] = this.keyConverters[i]!(parsed.value);
+      doc[col.field] = this.keyConverters[i]!(parsed.value);
     }
     return { id: this.idOf(doc), values };
   }

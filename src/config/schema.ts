@@ -145,6 +145,10 @@ export const pipelineSchema = z
       .optional()
       .describe('Settings used only when cesync creates the index (e.g. number_of_shards).'),
     throttle: throttleSchema.optional(),
+    fields: z
+      .record(z.string(), z.string().min(1).nullable())
+      .optional()
+      .describe('Field mapping, both ways: { column: fieldName } renames a column in documents, { column: null } leaves it out (not read, not written back).'),
     direction: z
       .enum(['to-elasticsearch', 'to-cassandra', 'both'])
       .default('to-elasticsearch')

@@ -12,7 +12,7 @@
  *   await app.listen({ host: '127.0.0.1', port: 9000 });
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { Logger } from 'pino';
 import { secretValues, redactText } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
@@ -74,7 +74,7 @@ export function buildApp(deps: AppDeps): App {
   const app = Fastify({
     loggerInstance,
     // One line per request, written below with only what is safe to log (never headers).
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     genReqId: () => randomUUID(),
     // Room for maxIds ids of up to ~500 bytes each, never less than fastify's 1 MiB default.
     bodyLimit: Math.max(1024 * 1024, maxIds * 512),

@@ -6,7 +6,7 @@ import type { Config, PipelineConfig } from '../config/schema.js';
 import { cassandraError } from '../cassandra/client.js';
 import { fieldDescriptions } from '../cassandra/fields.js';
 import { CassandraTableSource } from '../cassandra/table-source.js';
-import { loadTableSchema } from '../cassandra/table-schema.js';
+import { loadTableSchema, mapFields } from '../cassandra/table-schema.js';
 import { indexMapping } from '../elasticsearch/index-mapping.js';
 import { ElasticsearchIndexSink, META_FIELD } from '../elasticsearch/index-sink.js';
 import { fullSync } from '../engine/full-sync.js';
@@ -43,7 +43,7 @@ export interface OpenedPipeline {
 export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPipeline> {
   let schema;
   try {
-    schema = await loadTableSchema(stores.cassandra, pipeline.keyspace, pipeline.table);
+    schema = mapFields(await loadTableSchema(stores.cassandra, pipeline.keyspace, pipeline.table), pipeline.fields);
   } catch (e) {
     throw e instanceof CesyncError ? e : cassandraError(e, stores.cassandraWhere);
   }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
 import { connectStores, type Stores } from '../../src/sync/stores.js';
-import { syncPipeline } from '../../src/sync/sync-pipeline.js';
+import { syncPipeline, syncPipelineToCassandra } from '../../src/sync/sync-pipeline.js';
 import { MemoryFailureLedger } from '../../src/engine/failure-ledger.js';
 import { config, deleteIndex, openTestClients } from './harness.js';
 
@@ -163,5 +163,31 @@ describe('documents Elasticsearch rejects', () => {
       expect.objectContaining({ id: 'bad', pipeline: 'typed', errorClass: 'mapping', reason: expect.stringContaining('age') }),
     ]);
     expect((await es.count({ index: 'full_typed' })).count).toBe(2);
+  });
+});
+
+describe('a field mapping', () => {
+  it('renames columns and leaves some out, both ways, and is checked against the table', async () => {
+    await deleteIndex(es, 'full_mapped');
+    await cql.execute(`CREATE TABLE IF NOT EXISTS ${KS}.mapped (id text PRIMARY KEY, firstname text, email text, v bigint)`);
+    await cql.execute(`INSERT INTO ${KS}.mapped (id, firstname, email, v) VALUES ('m1', 'Asha', 'secret@example.org', 1)`);
+    const mapped = { name: 'mapped', keyspace: KS, table: 'mapped', index: 'full_mapped', fields: { firstname: 'firstName', email: null } };
+    const c = config([mapped]);
+    const report = await syncPipeline(stores, c.pipelines[0]!, { failures: new MemoryFailureLedger() });
+    expect(report).toMatchObject({ read: 1, indexed: 1 });
+    expect((await doc('full_mapped', 'm1'))._source).toEqual(expect.objectContaining({ id: 'm1', firstName: 'Asha', v: 1 }));
+    expect((await doc('full_mapped', 'm1'))._source).not.toHaveProperty('email');
+
+    // Back from the index: the renamed field reaches its column, the left-out column is untouched.
+    const now = Date.now() * 1000;
+    await es.index({ index: 'full_mapped', id: 'm1', version: now, version_type: 'external', document: { id: 'm1', firstName: 'Asha R', v: now }, refresh: true });
+    const back = config([{ ...mapped, direction: 'to-cassandra', elasticsearchVersionField: 'v', incremental: { safetyLagMs: 0 } }]);
+    await syncPipelineToCassandra(stores, back.pipelines[0]!, { all: true }, { failures: new MemoryFailureLedger() });
+    const row = (await cql.execute(`SELECT firstname, email FROM ${KS}.mapped WHERE id = 'm1'`)).first()!;
+    expect(row['firstname']).toBe('Asha R');
+    expect(row['email']).toBe('secret@example.org');
+
+    const bad = config([{ ...mapped, fields: { firstnme: 'x' } }]);
+    await expect(syncPipeline(stores, bad.pipelines[0]!, { failures: new MemoryFailureLedger() })).rejects.toThrow(/fields: firstnme is not a column of cesync_full\.mapped/);
   });
 });

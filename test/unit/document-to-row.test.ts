@@ -19,7 +19,7 @@ const address = t(T.udt, {
   fields: [
     { name: 'street', type: t(T.text) },
     { name: 'zip', type: t(T.int) },
-    { name: 'tags', type: frozen(t(T.list, t(T.text))) },
+    { name: 'tags', field: 'tags', type: frozen(t(T.list, t(T.text))) },
   ],
 });
 
@@ -246,10 +246,10 @@ describe('documentToRow', () => {
     keyspace: 'ks',
     table: 'people',
     columns: [
-      { name: 'id', type: t(T.text), kind: 'partition' },
-      { name: 'n', type: t(T.int), kind: 'clustering' },
-      { name: 'age', type: t(T.int), kind: 'regular' },
-      { name: 'tags', type: t(T.set, t(T.text)), kind: 'regular' },
+      { name: 'id', field: 'id', type: t(T.text), kind: 'partition' },
+      { name: 'n', field: 'n', type: t(T.int), kind: 'clustering' },
+      { name: 'age', field: 'age', type: t(T.int), kind: 'regular' },
+      { name: 'tags', field: 'tags', type: t(T.set, t(T.text)), kind: 'regular' },
     ],
     partitionKeys: ['id'],
     keyColumns: ['id', 'n'],
