@@ -43,7 +43,7 @@ const usage = `usage: npm run bench -- [options]
                         (default: none, so cesync's own defaults are measured)
   --ceiling-bulk B,C    flushBytes and concurrency of ceiling 1 (default 5000000,2)
   --node-flag FLAG      flag for the node running cesync, repeatable (e.g. --max-semi-space-size=8)
-  --only STEPS          comma-separated subset of: write,read,sync,rerun,ids,latency (default all)
+  --only STEPS          comma-separated subset of: write,read,sync,rerun,ids,verify,latency (default all)
   --profile             one more full sync under --cpu-prof; prints where cesync's CPU goes`;
 
 interface Options {
@@ -59,7 +59,7 @@ interface Options {
   profile: boolean;
 }
 
-const STEPS = ['write', 'read', 'sync', 'rerun', 'ids', 'latency'];
+const STEPS = ['write', 'read', 'sync', 'rerun', 'ids', 'verify', 'latency'];
 
 function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
@@ -255,6 +255,7 @@ async function main(argv: string[]): Promise<number> {
     const full: SyncSample[] = [];
     const rerun: SyncSample[] = [];
     const targeted: SyncSample[] = [];
+    const verifies: { seconds: number; wallSeconds: number; inSync: boolean; bytesReadFromIndex: number; rowsScanned: number }[] = [];
 
     for (let run = 1; run <= runs; run++) {
       const tag = `run ${run}/${runs}`;
@@ -266,7 +267,7 @@ async function main(argv: string[]): Promise<number> {
         say(`${tag} ceiling 1 (raw bulk): ${int(rows / r.seconds)} docs/s`);
         await stores.elasticsearch.indices.delete({ index: CEILING_INDEX, ignore_unavailable: true });
       }
-      if (only.has('sync') || only.has('rerun') || only.has('ids')) {
+      if (only.has('sync') || only.has('rerun') || only.has('ids') || only.has('verify')) {
         if (only.has('sync') || run === 1) {
           await stores.elasticsearch.indices.delete({ index: SYNC_INDEX, ignore_unavailable: true });
           const s = syncSample(await cli(['--restart']), rows);
@@ -285,6 +286,14 @@ async function main(argv: string[]): Promise<number> {
           if (s.read !== TARGETED_IDS) throw new Error(`targeted sync read ${s.read} of ${TARGETED_IDS} ids`);
           targeted.push(s);
           say(`${tag} cesync targeted sync of ${TARGETED_IDS} ids: ${s.wallSeconds.toFixed(2)} s (command), ${s.durationSeconds.toFixed(2)} s (sync)`);
+        }
+        if (only.has('verify')) {
+          // The index is in sync here: verify's cheap path (summaries per token range) is what is timed.
+          const v = await runCli({ args: ['verify', '--config', configFile, '--pipeline', PIPELINE, '--quiet', '--json'], workDir, env, pids, nodeFlags: options.nodeFlags });
+          const r = v.report as unknown as { durationMs: number; inSync: boolean; bytesReadFromIndex: number; rowsScanned: number };
+          if (!r.inSync) throw new Error('verify found differences in a table that was just synced');
+          verifies.push({ seconds: r.durationMs / 1000, wallSeconds: v.wallSeconds, inSync: r.inSync, bytesReadFromIndex: r.bytesReadFromIndex, rowsScanned: r.rowsScanned });
+          say(`${tag} cesync verify (in sync): ${(r.durationMs / 1000).toFixed(2)} s, ${mb(r.bytesReadFromIndex)} read from the index`);
         }
       }
       if (only.has('read')) {
@@ -326,6 +335,10 @@ async function main(argv: string[]): Promise<number> {
       latency = await measureWatchLatency({ stores, endpoints, workDir, env, changes: 100, intervalMs: 200, safetyLagMs: 500, say });
     }
 
+    const verifySeconds = verifies.length ? spread(verifies.map((v) => v.seconds)) : undefined;
+    const fullSeconds = full.length ? spread(full.map((f) => f.durationSeconds)) : undefined;
+    const verifyRatio = verifySeconds && fullSeconds ? verifySeconds.median / fullSeconds.median : undefined;
+
     const goals: Goal[] = [
       { goal: 'full sync rate >= 0.85 x raw bulk rate', value: ratio === undefined ? 'n/a' : `${ratio.toFixed(2)} x`, pass: ratio === undefined ? undefined : ratio >= 0.85 },
       { goal: "cesync's CPU <= 15% of all CPU during the sync", value: pct(cpuShare), pass: cpuShare === undefined || Number.isNaN(cpuShare) ? undefined : cpuShare <= 0.15 },
@@ -337,6 +350,13 @@ async function main(argv: string[]): Promise<number> {
             ? `${mb(fullPeakRss)} / ${mb(rssAt100k)} = ${(fullPeakRss / rssAt100k).toFixed(2)} x`
             : `needs --rows >= 1000000 (here: ${mb(fullPeakRss)} at ${int(rows)} rows, ${mb(rssAt100k)} at 100k)`,
         pass: rows >= 1_000_000 && fullPeakRss !== undefined && rssAt100k !== undefined ? fullPeakRss <= 1.2 * rssAt100k : undefined,
+      },
+      {
+        goal: 'verify of an in-sync table <= 0.5 x full sync time',
+        value: verifySeconds
+          ? `${verifySeconds.median.toFixed(2)} s${fullSeconds ? ` / ${fullSeconds.median.toFixed(2)} s = ${verifyRatio!.toFixed(2)} x` : ' (no full sync measured)'}`
+          : 'n/a',
+        pass: verifyRatio !== undefined ? verifyRatio <= 0.5 : undefined,
       },
       {
         goal: 'watch: a change searchable within 2 s at p99',
@@ -389,11 +409,12 @@ async function main(argv: string[]): Promise<number> {
       load,
       documentBytesMean: docs.length ? docs.reduce((s, d) => s + Buffer.byteLength(d.body), 0) / docs.length : undefined,
       steps: Object.fromEntries(steps.map((s, i) => [['ceilingWrite', 'ceilingRead', 'fullSync', 'rerun', 'targeted'][i]!, { rate: s.rate, note: s.note }])),
-      runs: { ceilingWrite: write, ceilingRead: read, fullSync: full, rerun, targeted },
+      runs: { ceilingWrite: write, ceilingRead: read, fullSync: full, rerun, targeted, verify: verifies },
       figures: { fullSyncOverCeilingWrite: ratio, cesyncCpuShare: cpuShare, peakRssBytes: peakRss, fullSyncPeakRssBytes: fullPeakRss, rssAt100kBytes: rssAt100k, targetedCommandSeconds: targetedWall, targetedSyncSeconds: targetedSync },
       goals,
       profile,
       latency,
+      verify: verifySeconds ? { seconds: verifySeconds, overFullSync: verifyRatio } : undefined,
     };
     await mkdir(path.dirname(jsonPath), { recursive: true });
     await writeFile(jsonPath, `${JSON.stringify(results, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`);

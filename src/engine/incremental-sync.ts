@@ -13,27 +13,16 @@ import { applyPlanned } from './apply.js';
 import type { SyncDeps } from './full-sync.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches } from './planner.js';
-import type { ParsedKey, VersionEntry, Watermark } from './ports.js';
+import type { ParsedKey, VersionEntry } from './ports.js';
 import { emptyCounters, finishReport, type RunReport } from './run-report.js';
 import type { ThrottleOptions } from './throttle.js';
-import { compareMarks, isAfter, laterOf } from './watermark.js';
+import { compareMarks, isAfter, laterOf, type WindowRunOptions } from './watermark.js';
 
-export interface IncrementalSyncOptions {
-  readonly pipeline: string;
-  readonly index: string;
-  /** Exclusive start of the window. */
-  readonly from: Watermark;
-  /** Inclusive end of the window, microseconds. */
-  readonly to: number;
-  /** Save the watermark as batches are acknowledged (runs "since last"). */
-  readonly saveWatermark: boolean;
-  /** Rows read and written per batch (one watermark step). */
-  readonly batchSize: number;
+/** `from` is exclusive here: rows after it by (version, id). */
+export interface IncrementalSyncOptions extends WindowRunOptions {
   readonly dryRun?: boolean;
   readonly planPath?: string;
-  readonly failureLedgerPath?: string;
   readonly throttle?: ThrottleOptions;
-  readonly signal?: AbortSignal;
 }
 
 export type IncrementalReport = RunReport & Required<Pick<RunReport, 'window' | 'changeDetection' | 'watermark'>>;

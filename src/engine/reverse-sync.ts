@@ -13,7 +13,7 @@
 import { digestOfJson } from './planner.js';
 import type { ChangeFeed, FailureSink, RowSink, RowWrite, StateStore, Watermark } from './ports.js';
 import { emptyCounters, finishReport, type RunReport } from './run-report.js';
-import { laterOf } from './watermark.js';
+import { laterOf, type WindowRunOptions } from './watermark.js';
 import { fromArray } from '../streams/from-array.js';
 
 export interface ReverseSyncDeps {
@@ -24,18 +24,8 @@ export interface ReverseSyncDeps {
   readonly now?: () => number;
 }
 
-export interface ReverseSyncOptions {
-  readonly pipeline: string;
-  readonly index: string;
-  /** Start of the window (version inclusive). */
-  readonly from: Watermark;
-  /** Inclusive end of the window, microseconds. */
-  readonly to: number;
-  readonly saveWatermark: boolean;
-  readonly batchSize: number;
-  readonly failureLedgerPath?: string;
-  readonly signal?: AbortSignal;
-}
+/** `from` is inclusive here: documents at its version are read again. */
+export type ReverseSyncOptions = WindowRunOptions;
 
 export type ReverseReport = RunReport & { readonly echoes: number; readonly watermark: Watermark };
 

@@ -12,3 +12,19 @@ export function compareMarks(a: Watermark, b: Watermark): number {
 export const isAfter = (m: Watermark, from: Watermark): boolean => compareMarks(m, from) > 0;
 
 export const laterOf = (a: Watermark, b: Watermark): Watermark => (compareMarks(a, b) >= 0 ? a : b);
+
+/** A run over a window of a change stream, in either direction. */
+export interface WindowRunOptions {
+  readonly pipeline: string;
+  readonly index: string;
+  /** Start of the window (see each direction for whether it is inclusive). */
+  readonly from: Watermark;
+  /** Inclusive end of the window, microseconds. */
+  readonly to: number;
+  /** Save the watermark as batches are acknowledged (runs "since last"). */
+  readonly saveWatermark: boolean;
+  /** Changes read and written per batch (one watermark step). */
+  readonly batchSize: number;
+  readonly failureLedgerPath?: string;
+  readonly signal?: AbortSignal;
+}

@@ -1,5 +1,6 @@
 // Every CQL type arrives in the document exactly as docs/types.md says, checked on the raw JSON
 // text Elasticsearch stores (so big numbers are checked digit by digit, not through JS numbers).
+import { createAllTypesTable } from './all-types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStores, type Stores } from '../../src/sync/stores.js';
 import { syncPipeline } from '../../src/sync/sync-pipeline.js';
@@ -20,26 +21,7 @@ async function rawSource(index: string, id: string): Promise<string> {
 beforeAll(async () => {
   await cql.connect();
   await recreateKeyspace(cql, KS);
-  await cql.execute(`CREATE TYPE ${KS}.address (street text, zip int, tags frozen<list<text>>)`);
-  await cql.execute(`CREATE TABLE ${KS}.all_types (
-    id text PRIMARY KEY,
-    a ascii, t text, vc varchar, i int, bi bigint, si smallint, ti tinyint, vi varint,
-    f float, d double, de decimal, b boolean, u uuid, tu timeuuid, ts timestamp, dt date, tm time,
-    du duration, ip inet, bl blob,
-    l list<int>, s set<text>, m map<text, int>, fl frozen<list<text>>,
-    mk map<timestamp, text>, nested map<text, frozen<list<text>>>,
-    tup tuple<int, text, boolean>, addr address, faddr frozen<address>,
-    vec vector<float, 3>, empty_text text, nothing int)`);
-  await cql.execute(`INSERT INTO ${KS}.all_types (id, a, t, vc, i, bi, si, ti, vi, f, d, de, b, u, tu, ts, dt, tm, du, ip, bl,
-      l, s, m, fl, mk, nested, tup, addr, faddr, vec, empty_text) VALUES (
-    'r1', 'ascii', 'text ü', 'varchar', -2147483648, 9223372036854775807, -32768, -128,
-    123456789012345678901234567890, 3.14, 0.1, 12345678901234567890.000000000001, true,
-    5e2c9d2e-1b3c-4b8a-9d2a-0b6d3c7f8e91, 50554d6e-29bb-11e5-b345-feff819cdc9f,
-    '2020-09-28 15:47:15.919+0000', '1987-12-31', '13:30:54.234', 1y2mo3d4h5m6s7ms8us9ns,
-    '192.168.0.1', 0xcafe, [3, 1, 2], {'b', 'a'}, {'x': 1, 'y': 2}, ['p', 'q'],
-    {'2020-01-01 00:00:00+0000': 'new year'}, {'board': ['State (Tamil Nadu)'], 'medium': ['English', 'Hindi']},
-    (1, 'two', false), {street: 'Main', zip: 600001, tags: ['home']}, {street: 'Side', zip: null, tags: null},
-    [1.5, -2.25, 3.1], '')`);
+  await createAllTypesTable(cql, KS);
   await cql.execute(`CREATE TABLE ${KS}.keys (p1 text, p2 int, c1 timestamp, c2 uuid, s text static, v text,
     PRIMARY KEY ((p1, p2), c1, c2))`);
   await cql.execute(`INSERT INTO ${KS}.keys (p1, p2, c1, c2, s, v) VALUES ('a:b', 7, '2021-01-01 00:00:00+0000', 5e2c9d2e-1b3c-4b8a-9d2a-0b6d3c7f8e91, 'shared', 'one')`);

@@ -1,6 +1,7 @@
 // The way back against the real servers: an index read as a change feed (version order, bounds,
 // pages) and documents written into a Cassandra table as rows USING TIMESTAMP version, every
 // CQL type converting back exactly (document -> row -> document gives the same JSON text).
+import { ALL_TYPES_COLUMNS, createAllTypesTable } from './all-types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import cassandra from 'cassandra-driver';
@@ -19,15 +20,7 @@ let cql: cassandra.Client;
 let es: EsClient;
 
 /** The table of test/integration/types.test.ts: every CQL type. */
-const ALL_TYPES_COLUMNS = `
-    id text PRIMARY KEY,
-    a ascii, t text, vc varchar, i int, bi bigint, si smallint, ti tinyint, vi varint,
-    f float, d double, de decimal, b boolean, u uuid, tu timeuuid, ts timestamp, dt date, tm time,
-    du duration, ip inet, bl blob,
-    l list<int>, s set<text>, m map<text, int>, fl frozen<list<text>>,
-    mk map<timestamp, text>, nested map<text, frozen<list<text>>>,
-    tup tuple<int, text, boolean>, addr address, faddr frozen<address>,
-    vec vector<float, 3>, empty_text text, nothing int`;
+
 
 const V0 = 1_700_000_000_000_000;
 
@@ -70,22 +63,11 @@ const feedOf = (index: string, versionField?: string) =>
 
 beforeAll(async () => {
   ({ cql, es } = await openTestClients(KS));
-  await cql.execute(`CREATE TYPE ${KS}.address (street text, zip int, tags frozen<list<text>>)`);
-  await cql.execute(`CREATE TABLE ${KS}.all_types (${ALL_TYPES_COLUMNS})`);
+  await createAllTypesTable(cql, KS);
   await cql.execute(`CREATE TABLE ${KS}.all_types_back (${ALL_TYPES_COLUMNS})`);
   await cql.execute(`CREATE TABLE ${KS}.people (id text PRIMARY KEY, name text, age int, tags set<text>, attrs map<text, text>)`);
   await cql.execute(`CREATE TABLE ${KS}.hits (page text PRIMARY KEY, views counter)`);
   // The rows of types.test.ts, and one with the edge values of each type.
-  await cql.execute(`INSERT INTO ${KS}.all_types (id, a, t, vc, i, bi, si, ti, vi, f, d, de, b, u, tu, ts, dt, tm, du, ip, bl,
-      l, s, m, fl, mk, nested, tup, addr, faddr, vec, empty_text) VALUES (
-    'r1', 'ascii', 'text ü', 'varchar', -2147483648, 9223372036854775807, -32768, -128,
-    123456789012345678901234567890, 3.14, 0.1, 12345678901234567890.000000000001, true,
-    5e2c9d2e-1b3c-4b8a-9d2a-0b6d3c7f8e91, 50554d6e-29bb-11e5-b345-feff819cdc9f,
-    '2020-09-28 15:47:15.919+0000', '1987-12-31', '13:30:54.234', 1y2mo3d4h5m6s7ms8us9ns,
-    '192.168.0.1', 0xcafe, [3, 1, 2], {'b', 'a'}, {'x': 1, 'y': 2}, ['p', 'q'],
-    {'2020-01-01 00:00:00+0000': 'new year'}, {'board': ['State (Tamil Nadu)'], 'medium': ['English', 'Hindi']},
-    (1, 'two', false), {street: 'Main', zip: 600001, tags: ['home']}, {street: 'Side', zip: null, tags: null},
-    [1.5, -2.25, 3.1], '')`);
   await cql.execute(`INSERT INTO ${KS}.all_types (id, a, i, bi, si, ti, vi, f, d, de, b, ts, dt, tm, du, ip, bl, m, tup, vec) VALUES (
     'r2', '', 2147483647, -9223372036854775808, 32767, 127, -1, NaN, -Infinity, -0.000000000000000000001, false,
     '1969-12-31 23:59:59.999+0000', '-0044-03-15', '23:59:59.999999999', -1mo2d3ns, '2001:db8::ff00:42:8329', 0x,
