@@ -114,6 +114,8 @@ export class ElasticsearchIndexSink implements DocumentSink {
         flushBytes: bulk.flushBytes,
         flushInterval: bulk.flushIntervalMs,
         concurrency: bulk.concurrency,
+        // Only what the outcomes need: responses a third of the size, parsed for every document.
+        filter_path: 'errors,items.*._id,items.*.status,items.*.result,items.*.error',
         onDocument: (op) => {
           const queue = inFlight.get(op.id);
           if (queue) queue.push(op);

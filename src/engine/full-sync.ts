@@ -133,7 +133,6 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
   const startedAt = resumable ? saved.startedAt : new Date(started).toISOString();
   const save = async (status: PipelineState['status'], error?: string) => {
     if (!state) return;
-    const snap = checkpoints.snapshot();
     await state.save({
       pipeline,
       runId,
@@ -141,7 +140,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
       status,
       startedAt,
       updatedAt: new Date(now()).toISOString(),
-      spans: status === 'finished' ? [] : snap.spans,
+      spans: status === 'finished' ? [] : checkpoints.snapshot(),
       counters: { ...counters },
       error,
     });

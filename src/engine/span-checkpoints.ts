@@ -17,7 +17,6 @@ export interface BatchTicket {
 export class SpanCheckpoints {
   private readonly progress: SpanProgress[];
   private readonly queues: BatchTicket[][];
-  private changed = false;
 
   constructor(spans: readonly SpanProgress[]) {
     this.progress = spans.map((s) => ({ ...s }));
@@ -43,11 +42,9 @@ export class SpanCheckpoints {
     this.advance(ticket.span);
   }
 
-  /** Current progress of every span; `changed` tells whether it moved since the last call. */
-  snapshot(): { spans: SpanProgress[]; changed: boolean } {
-    const changed = this.changed;
-    this.changed = false;
-    return { spans: this.progress.map((s) => ({ ...s })), changed };
+  /** Current progress of every span. */
+  snapshot(): SpanProgress[] {
+    return this.progress.map((s) => ({ ...s }));
   }
 
   private advance(span: number): void {
@@ -56,7 +53,6 @@ export class SpanCheckpoints {
       const { position } = q.shift()!;
       const cur = this.progress[span]!;
       this.progress[span] = position.last ? { start: cur.start, end: cur.end, done: true } : { ...cur, after: position.after };
-      this.changed = true;
     }
   }
 }

@@ -55,9 +55,11 @@ async function runAndKill(killAt: number): Promise<{ killed: boolean; countAtKil
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let done = false;
   void exited.then(() => (done = true));
+  // Each kill falls after this run made progress of its own, not on what an earlier run saved.
+  const before = await doneShare();
   while (!done) {
     const n = await doneShare();
-    if (n >= killAt) {
+    if (n >= killAt && n > before) {
       child.kill('SIGKILL');
       await exited;
       return { killed: true, countAtKill: n };
