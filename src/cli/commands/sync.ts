@@ -65,11 +65,13 @@ interface SyncFlags {
 
 export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void): Command {
   const cmd = new Command('sync')
-    .summary('copy Cassandra tables into Elasticsearch indices (all rows, or given ids)')
+    .summary('sync tables and indices: all rows, given ids, or changes since a time, either way')
     .description(
       'Copy Cassandra tables into Elasticsearch indices, guarded by versions. Without --ids or --ids-file: a full ' +
         'sync by token ranges that saves its progress and resumes after an interruption. With them: exactly those ' +
-        "rows. Each row becomes one document whose _id is its primary key and whose external version is the row's " +
+        'rows. With --since or --from: only rows changed in that window; for pipelines with direction to-cassandra or ' +
+        'both, documents changed in the index are also written back as rows USING TIMESTAMP. ' +
+        "Each row becomes one document whose _id is its primary key and whose external version is the row's " +
         "newest WRITETIME (or the pipeline's version column). Re-running is safe: older or identical versions are " +
         'counted as unchanged. Documents Elasticsearch rejects go to the failure ledger and the run goes on.',
     )
@@ -119,6 +121,7 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     if (flags.restart && targeted) throw new CesyncError('USAGE', '--restart applies to a full sync, not to --ids');
     if (flags.since !== undefined && flags.from !== undefined) throw new CesyncError('USAGE', 'give --since or --from, not both');
     if (flags.to !== undefined && flags.from === undefined) throw new CesyncError('USAGE', '--to goes with --from');
+    if (targeted && flags.direction === 'to-cassandra') throw new CesyncError('USAGE', '--ids read rows from Cassandra: they sync towards Elasticsearch only');
     const incremental = flags.since !== undefined || flags.from !== undefined;
     if (incremental && (targeted || flags.restart)) throw new CesyncError('USAGE', '--since/--from select changed rows: not with --ids or --restart');
     const nowMs = Date.now();
