@@ -113,12 +113,8 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
   if (dryRun) {
     const plan = new PlanFile(options.planPath);
     try {
-      for await (const { batch, planned: records } of planned) {
-        counters.read += batch.records.length;
-        for (const p of records) {
-          counters[p.action === 'create' ? 'created' : p.action === 'update' ? 'updated' : 'unchanged'] += 1;
-          await plan.add(p.action, p.record.id, p.version);
-        }
+      for await (const pb of planned) {
+        await plan.addBatch(pb, counters);
         progress();
       }
     } finally {

@@ -51,13 +51,7 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
       const keys = chunk.map((e) => source.parseKey(source.idParts(e.id))).filter((k): k is ParsedKey => !('error' in k));
       const planned = planBatches(source.read(keys, { signal }), sink, { lookups: target.exists && !target.empty });
       if (plan) {
-        for await (const { batch, planned: records } of planned) {
-          counters.read += batch.records.length;
-          for (const p of records) {
-            counters[p.action === 'create' ? 'created' : p.action === 'update' ? 'updated' : 'unchanged'] += 1;
-            await plan.add(p.action, p.record.id, p.version);
-          }
-        }
+        for await (const pb of planned) await plan.addBatch(pb, counters);
       } else {
         await applyPlanned(planned, [], { pipeline, sink, failures, counters, throttle: options.throttle, clock: deps.clock, signal, now });
         // Every write of the batch has its outcome: the watermark may pass it.

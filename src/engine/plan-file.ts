@@ -5,6 +5,10 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
+import type { PlannedBatch } from './planner.js';
+import type { RunCounters } from './run-report.js';
+
+const COUNTER = { create: 'created', update: 'updated', unchanged: 'unchanged' } as const;
 
 export type PlanFileAction = 'create' | 'update' | 'unchanged' | 'delete' | 'missing';
 
@@ -23,6 +27,15 @@ export class PlanFile {
     const s = this.samples[action];
     if (s.length < 10) s.push(id);
     if (this.stream && !this.stream.write(`${JSON.stringify({ action, id, version })}\n`)) await once(this.stream, 'drain');
+  }
+
+  /** A planned batch as a dry run takes it: counted as read and by action, each id listed. */
+  async addBatch({ batch, planned }: PlannedBatch, counters: RunCounters): Promise<void> {
+    counters.read += batch.records.length;
+    for (const p of planned) {
+      counters[COUNTER[p.action]] += 1;
+      await this.add(p.action, p.record.id, p.version);
+    }
   }
 
   async close(): Promise<void> {

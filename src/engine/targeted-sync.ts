@@ -94,13 +94,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
   if (dryRun) {
     const plan = new PlanFile(options.planPath);
     try {
-      for (const { batch, planned } of batches) {
-        counters.read += batch.records.length;
-        for (const p of planned) {
-          counters[p.action === 'create' ? 'created' : p.action === 'update' ? 'updated' : 'unchanged'] += 1;
-          await plan.add(p.action, p.record.id, p.version);
-        }
-      }
+      for (const pb of batches) await plan.addBatch(pb, counters);
       for (const d of deletes) await plan.add('delete', d.id, d.version);
       const deleted = new Set(deletes.map((d) => d.id));
       for (const k of missing) if (!deleted.has(k.id)) await plan.add('missing', k.id);

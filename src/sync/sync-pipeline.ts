@@ -14,9 +14,9 @@ import { incrementalSync, type IncrementalReport } from '../engine/incremental-s
 import { reverseSync, type ReverseReport } from '../engine/reverse-sync.js';
 import { CassandraTableWriter } from '../cassandra/table-writer.js';
 import { ElasticsearchChangeFeed } from '../elasticsearch/change-feed.js';
-import { START } from '../engine/watermark.js';
+import { START, type WindowRunOptions } from '../engine/watermark.js';
 import { parseKeyInputs, type KeyInput } from '../engine/key-input.js';
-import type { FailureSink } from '../engine/ports.js';
+import type { Direction, FailureSink } from '../engine/ports.js';
 import type { RunCounters, RunReport } from '../engine/run-report.js';
 import { targetedSync, type TargetedSyncOptions } from '../engine/targeted-sync.js';
 import type { ThrottleOptions } from '../engine/throttle.js';
@@ -105,25 +105,41 @@ export async function syncPipelineIncremental(
 ): Promise<IncrementalReport> {
   const opened = await openPipeline(stores, pipeline);
   if (options.createIndex) await opened.source.createChangeIndex();
-  const now = options.now ?? Date.now();
-  const upper = (now - pipeline.incremental.safetyLagMs) * 1000;
-  const from = 'last' in start ? ((await stores.state.loadWatermark(pipeline.name, 'to-elasticsearch')) ?? START) : { version: start.from, id: '' };
   return incrementalSync(
     { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress, state: stores.state },
     {
-      pipeline: pipeline.name,
-      index: pipeline.index,
-      from,
-      to: 'last' in start ? upper : Math.min(start.to ?? upper, upper),
-      saveWatermark: 'last' in start,
-      batchSize: pipeline.incremental.batchSize,
+      ...(await windowOf(stores, pipeline, 'to-elasticsearch', start, options.now)),
       dryRun: options.dryRun,
       planPath: options.planPath,
-      failureLedgerPath: options.failureLedgerPath,
       throttle: options.throttle ?? pipeline.throttle,
+      failureLedgerPath: options.failureLedgerPath,
       signal: options.signal,
     },
   );
+}
+
+/**
+ * The window of an incremental run in one direction: from the saved watermark (`last`, saved
+ * again as it moves), from the start (`all`), or a given time range; never later than now minus
+ * the pipeline's safety lag.
+ */
+async function windowOf(
+  stores: Stores,
+  pipeline: PipelineConfig,
+  direction: Direction,
+  start: IncrementalStart | { readonly all: true },
+  nowMs = Date.now(),
+): Promise<WindowRunOptions> {
+  const upper = (nowMs - pipeline.incremental.safetyLagMs) * 1000;
+  const from = 'last' in start ? ((await stores.state.loadWatermark(pipeline.name, direction)) ?? START) : 'all' in start ? START : { version: start.from, id: '' };
+  return {
+    pipeline: pipeline.name,
+    index: pipeline.index,
+    from,
+    to: 'from' in start ? Math.min(start.to ?? upper, upper) : upper,
+    saveWatermark: !('from' in start),
+    batchSize: pipeline.incremental.batchSize,
+  };
 }
 
 /**
@@ -137,10 +153,6 @@ export async function syncPipelineToCassandra(
   options: Pick<PipelineRunOptions, 'failures' | 'failureLedgerPath' | 'signal'> & { readonly now?: number },
 ): Promise<ReverseReport> {
   const opened = await openPipeline(stores, pipeline);
-  const now = options.now ?? Date.now();
-  const upper = (now - pipeline.incremental.safetyLagMs) * 1000;
-  const from =
-    'last' in start ? ((await stores.state.loadWatermark(pipeline.name, 'to-cassandra')) ?? START) : 'all' in start ? START : { version: start.from, id: '' };
   const feed = new ElasticsearchChangeFeed(stores.elasticsearch, {
     index: pipeline.index,
     metaField: META_FIELD,
@@ -150,16 +162,7 @@ export async function syncPipelineToCassandra(
   const rows = new CassandraTableWriter(stores.cassandra, opened.source.schema, { where: stores.cassandraWhere });
   return reverseSync(
     { feed, rows, failures: options.failures, state: stores.state },
-    {
-      pipeline: pipeline.name,
-      index: pipeline.index,
-      from,
-      to: 'from' in start ? Math.min(start.to ?? upper, upper) : upper,
-      saveWatermark: !('from' in start),
-      batchSize: pipeline.incremental.batchSize,
-      failureLedgerPath: options.failureLedgerPath,
-      signal: options.signal,
-    },
+    { ...(await windowOf(stores, pipeline, 'to-cassandra', start, options.now)), failureLedgerPath: options.failureLedgerPath, signal: options.signal },
   );
 }
 
