@@ -10,13 +10,17 @@ import { CesyncError } from '../errors.js';
 export type CassandraClient = cassandra.Client;
 
 const c = cassandra.types.consistencies;
-const CONSISTENCY: Record<CassandraConfig['consistency'], number> = {
+const CONSISTENCY: Record<CassandraConfig['decisionConsistency'], number> = {
   ONE: c.one,
   LOCAL_ONE: c.localOne,
   QUORUM: c.quorum,
   LOCAL_QUORUM: c.localQuorum,
+  EACH_QUORUM: c.eachQuorum,
   ALL: c.all,
 };
+
+/** The driver's code of a configured consistency level. */
+export const consistencyOf = (name: CassandraConfig['decisionConsistency']): number => CONSISTENCY[name];
 
 export function createCassandraClient(config: CassandraConfig): CassandraClient {
   const { tls } = config;

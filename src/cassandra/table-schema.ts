@@ -73,15 +73,26 @@ export async function loadTableSchema(client: CassandraClient, keyspace: string,
   };
 }
 
-/** Checks a version column exists and holds a timestamp or a bigint of microseconds. */
+/** The CQL types a version or change column may have (see checkVersionColumn). */
+const VERSION_COLUMN_TYPES: readonly number[] = [T.timestamp, T.bigint];
+
+/**
+ * Checks a column that versions are read from (`version: { column }`, `changeColumn`) exists and
+ * holds microseconds since the epoch, as write times and watermarks are: a `timestamp`
+ * (milliseconds, scaled) or a `bigint` of microseconds. Anything else is refused by name: an
+ * `int` holds at most 2^31 microseconds (36 minutes after 1970), and a `varint` is neither read
+ * as a version nor bound in a change query as one.
+ */
 export function checkVersionColumn(schema: TableSchema, column: string): ColumnSchema {
   const name = normaliseIdentifier(column);
+  const where = `${schema.keyspace}.${schema.table}`;
   const col = schema.columns.find((c) => c.name === name);
-  if (!col) throw new CesyncError('SCHEMA_MISMATCH', `version column ${name} is not a column of ${schema.keyspace}.${schema.table}`);
-  if (![T.timestamp, T.bigint, T.int, T.varint].includes(col.type.code)) {
+  if (!col) throw new CesyncError('SCHEMA_MISMATCH', `version column (version.column or changeColumn) ${name} is not a column of ${where}`);
+  if (!VERSION_COLUMN_TYPES.includes(col.type.code)) {
     throw new CesyncError(
       'SCHEMA_MISMATCH',
-      `version column ${name} is ${cqlTypeName(col.type)}; expected timestamp or bigint (microseconds since the epoch)`,
+      `version column (version.column or changeColumn) ${name} of ${where} is ${cqlTypeName(col.type)}; ` +
+        'it must be a timestamp (milliseconds, scaled to microseconds) or a bigint of microseconds since the epoch',
     );
   }
   return col;

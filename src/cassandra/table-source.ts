@@ -10,10 +10,11 @@
 import cassandra from 'cassandra-driver';
 import type { ParsedKey, RecordSource, SpanProgress, TokenSpan, VersionBatch, VersionEntry, Watermark } from '../engine/ports.js';
 import { CesyncError } from '../errors.js';
+import { throwIfInterrupted } from '../engine/interrupt.js';
 import type { SourceBatch, SourceRecord } from '../engine/record.js';
 import { mergeConcurrent } from '../streams/merge-concurrent.js';
 import { cassandraError, type CassandraClient } from './client.js';
-import { compileDocumentId, splitDelimitedId, type IdFormat } from './document-id.js';
+import { compileDocumentId, splitDelimitedId, splitJsonId, type IdFormat } from './document-id.js';
 import { T } from './cql-type.js';
 import { parseKeyValue } from './key-parser.js';
 import { checkVersionColumn, quoteIdentifier, writetimeSelector, type ColumnSchema, type TableSchema, type VersionSource } from './table-schema.js';
@@ -29,6 +30,11 @@ export interface TableSourceOptions {
   readonly where: string;
   /** Key reads in flight for `read` (targeted sync). */
   readonly keyReadsInFlight?: number;
+  /**
+   * Consistency of key reads (`read`): they decide deletes (an id without a row) and confirm
+   * writes, so they want a quorum where scans may read one replica. Default: the client's.
+   */
+  readonly keyReadConsistency?: number;
   /**
    * A timestamp (or bigint of microseconds) column every writer sets: incremental syncs find
    * changed rows with a range query on it, through a Storage-Attached Index. Without one they
@@ -253,7 +259,7 @@ export class CassandraTableSource implements RecordSource {
   private async *query(query: string, params: unknown[], signal?: AbortSignal) {
     let pageState: string | undefined;
     do {
-      if (signal?.aborted) return;
+      throwIfInterrupted(signal, `the read of ${this.schema.keyspace}.${this.schema.table}`);
       let rs: cassandra.types.ResultSet;
       try {
         rs = await this.client.execute(query, params, { prepare: true, fetchSize: this.options.pageSize, pageState });
@@ -285,25 +291,19 @@ export class CassandraTableSource implements RecordSource {
 
   idParts(id: string): string[] {
     if (this.schema.keyColumns.length === 1) return [id];
-    if (this.options.id.format === 'json') {
-      try {
-        const parts = JSON.parse(id) as unknown;
-        return Array.isArray(parts) ? parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))) : [id];
-      } catch {
-        return [id];
-      }
-    }
+    // Not a JSON array: the id as the one part, which the caller reports as malformed.
+    if (this.options.id.format === 'json') return splitJsonId(id) ?? [id];
     return splitDelimitedId(id, this.options.id.separator);
   }
 
   async *read(keys: readonly ParsedKey[], options: { signal?: AbortSignal }): AsyncGenerator<SourceBatch> {
     const chunk = Math.max(1, this.options.keyReadsInFlight ?? 64);
     for (let i = 0; i < keys.length; i += chunk) {
-      if (options.signal?.aborted) return;
+      throwIfInterrupted(options.signal, `the read of ${keys.length} keys of ${this.schema.keyspace}.${this.schema.table}`);
       let results: cassandra.types.ResultSet[];
       try {
         results = await Promise.all(
-          keys.slice(i, i + chunk).map((k) => this.client.execute(this.selectKey, [...k.values], { prepare: true })),
+          keys.slice(i, i + chunk).map((k) => this.client.execute(this.selectKey, [...k.values], { prepare: true, consistency: this.options.keyReadConsistency })),
         );
       } catch (cause) {
         throw cassandraError(cause, this.options.where);

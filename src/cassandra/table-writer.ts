@@ -28,6 +28,8 @@ export interface TableWriterOptions {
   readonly where: string;
   /** Inserts in flight at once (default 32). The next document is pulled only when one finishes. */
   readonly concurrency?: number;
+  /** Consistency of the inserts (default: the client's). */
+  readonly consistency?: number;
 }
 
 /** Server errors that refuse this one row; any other error is a failed request. */
@@ -121,7 +123,7 @@ export class CassandraTableWriter implements RowSink {
       return;
     }
     try {
-      await this.client.execute(this.insert, params, { prepare: true, isIdempotent: true });
+      await this.client.execute(this.insert, params, { prepare: true, isIdempotent: true, consistency: this.options.consistency });
     } catch (e) {
       onOutcome(row, this.refusal(e));
       return;

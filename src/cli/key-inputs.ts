@@ -25,7 +25,7 @@ export async function idsFromCsv(path: string, stdin: NodeJS.ReadableStream): Pr
     input.on('error', (e: Error) => parser.destroy(e));
     for await (const rec of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
       if (rec.record.length === 1 && rec.record[0] === '') continue;
-      out.push({ line: rec.info.lines, fields: rec.record });
+      out.push({ line: rec.info.lines, fields: rec.record, fromFile: true });
     }
   } catch (cause) {
     throw new CesyncError('USAGE', `cannot read ids from ${path === '-' ? 'stdin' : path}: ${(cause as Error).message}`, { cause });

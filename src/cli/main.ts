@@ -2,7 +2,7 @@
  * The `cesync` entry point: builds the command tree and is the one place that turns errors
  * into messages and exit codes (see errors.ts for the codes).
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, type Option } from 'commander';
 import { redactText } from '../config/redact.js';
 import { CesyncError, EXIT, exitCodeOf } from '../errors.js';
 import { configCommand } from './commands/config.js';
@@ -52,6 +52,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(serveCommand(ctx));
   program.addCommand(configCommand(ctx));
   for (const c of program.commands) c.exitOverride();
+  program.hook('preAction', (_program, action) => refuseFlagsAsValues(action));
 
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -67,5 +68,26 @@ export async function main(argv: readonly string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/**
+ * An option that takes a value takes the next word whatever it is, so `--ids --dry-run` would
+ * sync an id named "--dry-run" for real. A value that is itself a flag is a forgotten value:
+ * refused before anything runs.
+ */
+function refuseFlagsAsValues(cmd: Command): void {
+  const flags = new Set(cmd.options.flatMap((o: Option) => [o.long, o.short]).filter((f): f is string => Boolean(f)));
+  flags.add('--help').add('-h');
+  const looksLikeFlag = (v: unknown) => typeof v === 'string' && (flags.has(v.split('=')[0]!) || /^--[A-Za-z]/.test(v));
+  for (const o of cmd.options) {
+    if (!o.required && !o.optional) continue;
+    const name = o.attributeName();
+    if (cmd.getOptionValueSource(name) !== 'cli') continue;
+    const value: unknown = cmd.getOptionValue(name);
+    const flag = (Array.isArray(value) ? value : [value]).find(looksLikeFlag);
+    if (flag !== undefined) {
+      throw new CesyncError('USAGE', `option '${o.flags}' is missing its value: it got the flag ${String(flag)} (put the value right after ${o.long ?? o.short})`);
+    }
   }
 }

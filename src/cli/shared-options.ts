@@ -50,20 +50,46 @@ export function exitCodeOfReports(reports: readonly RunReport[], signal: AbortSi
   return EXIT.OK;
 }
 
+/** Dates JavaScript (and so reports and Elasticsearch) can represent: ±8.64e15 ms around the epoch. */
+const MAX_DATE_MS = 8.64e15;
+
 /**
- * `--since`: an ISO 8601 time, epoch milliseconds, or an age (`30m`, `24h`, `7d`) before `now`.
- * Returns microseconds since the epoch (the unit of versions).
+ * `--since` (and `--from`, `--to`): an ISO 8601 time, epoch milliseconds, or an age (`30m`,
+ * `24h`, `7d`) before `now`. Returns microseconds since the epoch (the unit of versions).
+ * `flag` names the option in errors; a time after `now` is one unless `allowFuture`.
  */
-export function parseSince(text: string, now: number): number {
+export function parseSince(text: string, now: number, flag = '--since', allowFuture = false): number {
   const age = /^(\d+)(s|m|h|d)$/.exec(text);
-  if (age) return (now - Number(age[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[age[2] as 's' | 'm' | 'h' | 'd']) * 1000;
-  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (Number.isNaN(ms)) throw new CesyncError('USAGE', `--since ${text}: expected an ISO time, epoch milliseconds, or an age like 30m, 24h, 7d`);
+  const ms = age
+    ? now - Number(age[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7 }[age[2] as 's' | 'm' | 'h' | 'd']
+    : /^\d+$/.test(text)
+      ? Number(text)
+      : /^\d{4}-\d{2}-\d{2}/.test(text)
+        ? Date.parse(text)
+        : Number.NaN;
+  if (Number.isNaN(ms)) throw new CesyncError('USAGE', `${flag} ${JSON.stringify(text)}: expected an ISO time (2025-01-31T12:00:00Z), epoch milliseconds, or an age like 30m, 24h, 7d`);
+  if (Math.abs(ms) > MAX_DATE_MS) throw new CesyncError('USAGE', `${flag} ${JSON.stringify(text)}: out of range (times go up to the year 275760)`);
+  if (ms > now && !allowFuture) throw new CesyncError('USAGE', `${flag} ${text}: ${new Date(ms).toISOString()} is in the future`);
   return ms * 1000;
 }
 
 export const logLevelOption = () =>
   new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info');
+
+/**
+ * Runs the work of one pipeline, naming the pipeline in the errors that concern its table, index
+ * or settings (a configuration may hold several pipelines on the same table).
+ */
+export async function inPipeline<T>(name: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (e) {
+    if (e instanceof CesyncError && (e.code === 'SCHEMA_MISMATCH' || e.code === 'USAGE') && !e.message.startsWith(`pipeline ${name}: `)) {
+      throw new CesyncError(e.code, `pipeline ${name}: ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+}
 
 /** Loads and validates the configuration, remembering its secrets for scrubbing. */
 export async function loadCliConfig(ctx: CliContext, flag: string | undefined, overrides: ConfigOverrides = {}): Promise<Readonly<Config>> {

@@ -6,10 +6,10 @@
  * Precedence, highest first: flags > CESYNC_* environment variables > file > defaults.
  */
 import { readFile } from 'node:fs/promises';
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, parse as parseYaml, YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { CesyncError } from '../errors.js';
-import { configSchema, type Config } from './schema.js';
+import { configSchema, knownKeysAt, type Config } from './schema.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -36,17 +36,37 @@ export async function loadConfig(path: string, env: Env, overrides: ConfigOverri
     throw new CesyncError('CONFIG_NOT_FOUND', `cannot read configuration ${path}: ${(cause as Error).message}`, { cause });
   }
   let raw: unknown;
+  const lines = new LineCounter();
   try {
-    raw = parseYaml(text);
+    // No pretty errors: they quote the offending source lines, which may hold a literal password.
+    raw = parseYaml(text, { prettyErrors: false, lineCounter: lines });
   } catch (cause) {
-    throw new CesyncError('CONFIG_INVALID', `${path} is not valid YAML: ${(cause as Error).message}`, { cause });
+    throw new CesyncError('CONFIG_INVALID', `${path} is not valid YAML: ${yamlErrorText(cause, text, lines)}`, { cause });
   }
   return parseConfig(raw, env, overrides, path);
 }
 
+/**
+ * A YAML syntax error as line, column and the key of that line, never the line's text (a
+ * secret written in the file must not reach the terminal or a log).
+ */
+function yamlErrorText(error: unknown, text: string, lines: LineCounter): string {
+  if (!(error instanceof YAMLError) || error.pos[0] < 0) return (error as Error).message;
+  const { line, col } = lines.linePos(error.pos[0]);
+  const source = text.split(/\r?\n/)[line - 1] ?? '';
+  const key = /^\s*(?:-\s+)?["']?([A-Za-z_$][\w$.-]*)["']?\s*:/.exec(source)?.[1];
+  return `${error.message} (line ${line}, column ${col}${key ? `, near the key ${JSON.stringify(key)}` : ''})`;
+}
+
 /** Validate an already-parsed document (exposed for tests and for callers that build config in code). */
 export function parseConfig(raw: unknown, env: Env, overrides: ConfigOverrides = {}, origin = 'configuration'): Readonly<Config> {
-  const substituted = substituteEnv(raw ?? {}, env, []);
+  let substituted: unknown;
+  try {
+    substituted = substituteEnv(raw ?? {}, env, []);
+  } catch (e) {
+    if (e instanceof CesyncError) throw new CesyncError(e.code, `${origin}: ${e.message}`, { cause: e });
+    throw e;
+  }
   const layered = applyEnvAndFlags(substituted, env, overrides);
   const result = configSchema.safeParse(layered);
   if (!result.success) {
@@ -67,7 +87,7 @@ function substituteEnv(value: unknown, env: Env, path: (string | number)[]): unk
       if (fallback !== undefined) return fallback;
       throw new CesyncError(
         'CONFIG_INVALID',
-        `${path.join('.') || 'configuration'}: environment variable ${name} is not set (referenced as \${${name}})`,
+        `${path.join('.') || 'configuration'}: environment variable ${name} is ${v === '' ? 'empty' : 'not set'} (referenced as \${${name}})`,
       );
     });
   }
@@ -109,17 +129,65 @@ function applyEnvAndFlags(raw: unknown, env: Env, o: ConfigOverrides): unknown {
   return root;
 }
 
-/** One line per problem: the key path, then what was expected. */
+/**
+ * One line per problem: the key path, then what was expected (with the likely meant key for an
+ * unknown one). Values are never quoted: they may be secrets.
+ */
 export function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
+  return formatIssueList(error.issues, []);
+}
+
+function formatIssueList(issues: readonly z.core.$ZodIssue[], prefix: readonly PropertyKey[]): string {
+  return issues
+    .map((found) => {
+      const issue = { ...found, path: [...prefix, ...found.path] } as z.core.$ZodIssue;
       const where = issue.path.length ? issue.path.join('.') : '(top level)';
+      if (issue.code === 'invalid_union') {
+        // The alternative the value was meant for: the one that did not refuse its type outright.
+        const meant = issue.errors.find((branch) => branch.length > 0 && !branch.some((i) => i.path.length === 0 && (i.code === 'invalid_type' || i.code === 'invalid_value')));
+        if (meant) return formatIssueList(meant, issue.path);
+      }
       if (issue.code === 'unrecognized_keys') {
-        return `  - ${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+        const known = knownKeysAt(issue.path);
+        const keys = issue.keys.map((k) => {
+          const meant = closestKey(k, known);
+          return meant ? `"${k}" (did you mean "${meant}"?)` : `"${k}"`;
+        });
+        return `  - ${where}: unknown key${issue.keys.length > 1 ? 's' : ''} ${keys.join(', ')}${known.length ? ` (known keys: ${known.join(', ')})` : ''}`;
+      }
+      if (issue.code === 'invalid_type' && issue.expected === 'string' && /received (number|boolean)/.test(issue.message)) {
+        return `  - ${where}: ${issue.message} (quote the value in YAML to make it a string)`;
       }
       return `  - ${where}: ${issue.message}`;
     })
     .join('\n');
+}
+
+/** The known key a mistyped one most likely meant: same letters in another case, or at most two edits away. */
+function closestKey(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const same = known.find((k) => k.toLowerCase() === lower);
+  if (same) return same;
+  let best: { key: string; distance: number } | undefined;
+  for (const k of known) {
+    const d = editDistance(lower, k.toLowerCase());
+    if (d <= Math.min(2, Math.floor(k.length / 3)) && (!best || d < best.distance)) best = { key: k, distance: d };
+  }
+  return best?.key;
+}
+
+/** Edits (insert, delete, replace, swap of neighbours) from `a` to `b`. */
+function editDistance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
 }
 
 function deepFreeze<T>(value: T): T {

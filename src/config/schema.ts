@@ -34,7 +34,14 @@ export const cassandraSchema = z
     consistency: z
       .enum(['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'ALL'])
       .default('LOCAL_ONE')
-      .describe('Read consistency of the scan.'),
+      .describe('Read consistency of the scans (full sync, verify, incremental scans of keys and write times).'),
+    decisionConsistency: z
+      .enum(['ONE', 'LOCAL_ONE', 'QUORUM', 'LOCAL_QUORUM', 'EACH_QUORUM', 'ALL'])
+      .default('LOCAL_QUORUM')
+      .describe(
+        'Consistency of what decides or persists: key reads that decide a delete or confirm a write (targeted sync, repair, the Data Sync API), ' +
+          'the way back (writes into the table), and the state store (progress, watermarks, leases).',
+      ),
     requestTimeoutMs: z.number().int().positive().default(30_000).describe('Timeout of one CQL request.'),
   })
   .describe('The Cassandra cluster that holds the tables.');
@@ -107,10 +114,13 @@ export const pipelineSchema = z
       .regex(/^[a-z0-9][a-z0-9_.+-]*$/, 'a lower-case Elasticsearch index name')
       .describe('Target index (or alias) in Elasticsearch.'),
     version: z
-      .union([
-        z.literal('writetime'),
-        z.strictObject({ column: identifier.describe('A timestamp or bigint (microseconds) column every writer sets.') }),
-      ])
+      .union(
+        [
+          z.literal('writetime'),
+          z.strictObject({ column: identifier.describe('A timestamp or bigint (microseconds) column every writer sets.') }),
+        ],
+        { error: 'expected writetime or { column: NAME }' },
+      )
       .default('writetime')
       .describe('Where a row version comes from: the newest WRITETIME of its cells, or a column.'),
     id: z
@@ -182,8 +192,16 @@ export const configSchema = z
     elasticsearch: elasticsearchSchema.prefault({}),
     pipelines: z
       .array(pipelineSchema)
-      .min(1)
-      .refine((ps) => new Set(ps.map((p) => p.name)).size === ps.length, { message: 'pipeline names must be unique' })
+      .min(1, 'give at least one pipeline (name, keyspace, table, index)')
+      .superRefine((ps, ctx) => {
+        // Named where it is: --pipeline, the state and the API pick pipelines by name.
+        const first = new Map<string, number>();
+        ps.forEach((p, i) => {
+          const seen = first.get(p.name);
+          if (seen === undefined) first.set(p.name, i);
+          else ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `pipeline names must be unique: "${p.name}" is also the name of pipelines.${seen}` });
+        });
+      })
       .describe('The pipelines of this configuration.'),
     failureLedger: z
       .string()
@@ -221,4 +239,40 @@ export type TlsConfig = z.infer<typeof tlsSchema>;
 /** The JSON Schema of the configuration, for editors (YAML language servers read it). */
 export function configJsonSchema(): unknown {
   return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' });
+}
+
+/** What `knownKeysAt` reads of a zod schema's definition. */
+interface SchemaDef {
+  readonly type: string;
+  readonly innerType?: Walkable;
+  readonly in?: Walkable;
+  readonly shape?: Readonly<Record<string, Walkable>>;
+  readonly element?: Walkable;
+  readonly options?: readonly Walkable[];
+}
+interface Walkable {
+  readonly _zod: { readonly def: SchemaDef };
+}
+
+/** The keys an object of the configuration takes at `path` (a path of a validation issue), for messages. */
+export function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  // Defaults, optionals and pipes wrap the schema that has the keys.
+  const unwrap = (s: Walkable): Walkable => {
+    let at = s;
+    for (let d = at._zod.def; d.innerType ?? (d.type === 'pipe' ? d.in : undefined); d = at._zod.def) at = (d.innerType ?? d.in)!;
+    return at;
+  };
+  const objectOf = (s: Walkable): Walkable | undefined => {
+    const d = s._zod.def;
+    if (d.type === 'object') return s;
+    if (d.type === 'union') return d.options?.map(unwrap).find((o) => o._zod.def.type === 'object');
+    return undefined;
+  };
+  let at: Walkable = unwrap(configSchema as unknown as Walkable);
+  for (const step of path) {
+    const next: Walkable | undefined = typeof step === 'number' ? (at._zod.def.type === 'array' ? at._zod.def.element : undefined) : objectOf(at)?._zod.def.shape?.[String(step)];
+    if (!next) return [];
+    at = unwrap(next);
+  }
+  return Object.keys(objectOf(at)?._zod.def.shape ?? {});
 }

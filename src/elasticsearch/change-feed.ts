@@ -63,6 +63,8 @@ export class ElasticsearchChangeFeed implements ChangeFeed {
     const { index, metaField } = this.options;
     const field = this.versionField;
     const unit = await this.versionUnit();
+    // No document holds the version field yet (a new pipeline, an empty index): nothing changed.
+    if (unit === undefined) return;
     // Microseconds -> the field's unit, rounded inwards so both bounds stay inclusive.
     const range = unit === 'ms' ? { gte: Math.ceil(from.version / 1000), lte: Math.floor(to / 1000), format: 'epoch_millis' } : { gte: from.version, lte: to };
     if (range.gte > range.lte) return;
@@ -77,7 +79,8 @@ export class ElasticsearchChangeFeed implements ChangeFeed {
           size,
           query: { range: { [field]: range } },
           pit: { id: pitId, keep_alive: KEEP_ALIVE },
-          sort: [{ [field]: 'asc' }, { _shard_doc: 'asc' }],
+          // unmapped_type: indices of an alias that have not mapped the field yet sort as empty.
+          sort: [{ [field]: { order: 'asc', unmapped_type: unit === 'ms' ? 'date' : 'long' } }, { _shard_doc: 'asc' }],
           ...(after ? { search_after: after } : {}),
           track_total_hits: false,
         }, options.signal);
@@ -92,14 +95,14 @@ export class ElasticsearchChangeFeed implements ChangeFeed {
     }
   }
 
-  /** 'us' for a numeric version field, 'ms' for a date; throws for anything else. */
-  private async versionUnit(): Promise<'us' | 'ms'> {
+  /** 'us' for a numeric version field, 'ms' for a date, undefined when unmapped; throws for anything else. */
+  private async versionUnit(): Promise<'us' | 'ms' | undefined> {
     const { index } = this.options;
     const field = this.versionField;
     const res = await this.call(() => this.client.indices.getFieldMapping({ index, fields: field }));
     const types = Object.values(res).flatMap((i) => Object.values(i.mappings).map((m) => (Object.values(m.mapping)[0] as { type?: string }).type));
-    // No index has the field mapped yet: no document holds it, so any unit finds nothing.
-    const type = types[0] ?? 'long';
+    if (types.length === 0) return undefined;
+    const type = types[0];
     if (types.some((t) => t !== type)) {
       throw new CesyncError('SCHEMA_MISMATCH', `version field ${field} has different types in ${index}: ${[...new Set(types)].join(', ')}`);
     }

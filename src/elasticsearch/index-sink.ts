@@ -6,6 +6,7 @@
  */
 import type { ElasticsearchClient } from './client.js';
 import { elasticsearchError } from './client.js';
+import { withBulkRetry, type BulkRetryOptions } from './bulk-retry.js';
 import type { DocumentSink } from '../engine/ports.js';
 import type { StoredVersion, WriteOp, WriteOutcome } from '../engine/record.js';
 
@@ -18,6 +19,8 @@ export interface IndexSinkOptions {
   readonly bulk: { readonly flushBytes: number; readonly flushIntervalMs: number; readonly concurrency: number };
   /** Shown in errors: where Elasticsearch is. */
   readonly where: string;
+  /** Retries of whole bulk requests (429, 5xx, unreachable); see bulk-retry.ts. */
+  readonly bulkRetry?: BulkRetryOptions;
 }
 
 /** Name of the field that holds cesync's metadata (digest, token) in every document. */
@@ -30,8 +33,12 @@ export class ElasticsearchIndexSink implements DocumentSink {
   private readonly client: ElasticsearchClient;
   private readonly options: IndexSinkOptions;
 
+  /** The same client, with whole bulk requests retried with backoff (bulk-retry.ts). */
+  private readonly writer: ElasticsearchClient;
+
   constructor(client: ElasticsearchClient, options: IndexSinkOptions) {
     this.client = client;
+    this.writer = withBulkRetry(client, options.bulkRetry);
     this.options = options;
   }
 
@@ -109,7 +116,7 @@ export class ElasticsearchIndexSink implements DocumentSink {
       onOutcome(op, outcome(op));
     };
     try {
-      await this.client.helpers.bulk<WriteOp>({
+      await this.writer.helpers.bulk<WriteOp>({
         datasource: ops[Symbol.asyncIterator](),
         flushBytes: bulk.flushBytes,
         flushInterval: bulk.flushIntervalMs,
@@ -120,7 +127,11 @@ export class ElasticsearchIndexSink implements DocumentSink {
           const queue = inFlight.get(op.id);
           if (queue) queue.push(op);
           else inFlight.set(op.id, [op]);
-          if (op.kind === 'delete') return { delete: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } };
+          // A delete outranks exactly the version it was decided on: its tombstone is one above it,
+          // and `external` (strictly greater) refuses it when the document moved past that version.
+          // So a late copy of the deleted row (at most that version) is refused while the index
+          // remembers the delete, and a document written meanwhile survives.
+          if (op.kind === 'delete') return { delete: { _index: index, _id: op.id, version: op.version + 1, version_type: 'external' } };
           // The document was serialised once by the planner; its metadata is spliced in as text.
           return [{ index: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } }, withMeta(op.json, metaField, op.meta)];
         },

@@ -2,15 +2,24 @@
  * Applying planned writes: turns planned batches (and extra deletes) into sink writes, counts
  * every outcome, sends rejections to the failure ledger, and settles each batch's checkpoint
  * ticket once the target has answered for every write of the batch.
+ *
+ * A transient refusal of one document (429 or 5xx for that item, after the sink's own retries) is
+ * not an answer: the write is tried again with backoff, its checkpoint ticket stays open, and if
+ * it still fails the run stops with STORE_UNAVAILABLE (or INTERRUPTED when a signal came), so no
+ * checkpoint or watermark ever passes a document the target did not take.
  */
 import type { DocumentSink, FailureSink } from './ports.js';
 import type { PlannedBatch } from './planner.js';
-import type { ScanPosition, WriteOp, WriteOutcome } from './record.js';
+import type { ScanPosition, SourceRecord, WriteOp, WriteOutcome } from './record.js';
+import { interrupted } from './interrupt.js';
+import { digestOfJson } from './planner.js';
+import type { Reread } from './reread.js';
+import { CesyncError } from '../errors.js';
 import type { RunCounters } from './run-report.js';
 import type { BatchTicket, SpanCheckpoints } from './span-checkpoints.js';
 import { versionHash } from './version-hash.js';
 import { fromArray } from '../streams/from-array.js';
-import { throttle, type Clock, type ThrottleOptions } from './throttle.js';
+import { systemClock, throttle, type Clock, type ThrottleOptions } from './throttle.js';
 
 export interface ApplyContext {
   readonly pipeline: string;
@@ -28,7 +37,14 @@ export interface ApplyContext {
   readonly onBatch?: () => void;
   /** Called with every write's outcome (per-id results of a targeted sync). */
   readonly onOutcome?: (op: WriteOp, outcome: WriteOutcome) => void;
+  /** Rows read again by id, to confirm a re-creation under a delete's tombstone. */
+  readonly reread: Reread;
+  /** Retries of documents refused as transient: attempts and first backoff (doubling, capped at 30 s). */
+  readonly transientRetry?: { readonly attempts: number; readonly backoffMs: number };
 }
+
+const DEFAULT_TRANSIENT_RETRY = { attempts: 6, backoffMs: 1000 };
+const MAX_BACKOFF_MS = 30_000;
 
 export async function applyPlanned(
   planned: AsyncIterable<PlannedBatch>,
@@ -42,6 +58,8 @@ export async function applyPlanned(
   // the main pass (their checkpoint tickets stay open until then).
   const creations = new Set<WriteOp>();
   const refused: { op: WriteOp & { kind: 'index' }; currentVersion: number }[] = [];
+  // Writes refused as transient, to be written again; their tickets stay open meanwhile.
+  let transient: { op: WriteOp; reason: string }[] = [];
 
   async function* ops(): AsyncGenerator<WriteOp> {
     for await (const { batch, planned: records } of planned) {
@@ -75,6 +93,10 @@ export async function applyPlanned(
   };
 
   const onOutcome = (op: WriteOp, outcome: WriteOutcome) => {
+    if (outcome.kind === 'rejected' && outcome.errorClass === 'transient') {
+      transient.push({ op, reason: `${outcome.errorType}: ${outcome.reason}` });
+      return;
+    }
     const planned = creations.delete(op);
     if (planned && outcome.kind === 'conflict' && outcome.currentVersion !== undefined && op.kind === 'index') {
       refused.push({ op, currentVersion: outcome.currentVersion });
@@ -114,34 +136,63 @@ export async function applyPlanned(
   };
 
   await ctx.sink.write(throttle(ops(), ctx.throttle ?? {}, ctx.clock, ctx.signal), onOutcome);
-  if (refused.length > 0) await recreate(refused, ctx, count, settle);
+  const retry = ctx.transientRetry ?? DEFAULT_TRANSIENT_RETRY;
+  const clock = ctx.clock ?? systemClock;
+  for (let attempt = 1; transient.length > 0 || refused.length > 0; ) {
+    if (refused.length > 0) {
+      await recreate(refused.splice(0), ctx, count, settle, (op, reason) => transient.push({ op, reason }));
+      continue;
+    }
+    if (attempt >= retry.attempts || ctx.signal?.aborted) {
+      const n = transient.length;
+      const what = `${n} document${n === 1 ? ' was' : 's were'} refused as overloaded or failing (${transient[0]!.reason})`;
+      if (ctx.signal?.aborted) throw interrupted(`${what}, and they were to be written again`);
+      throw new CesyncError(
+        'STORE_UNAVAILABLE',
+        `${ctx.pipeline}: ${what} ${attempt} times; they were not acknowledged, so saved progress stays before them and the next run writes them`,
+      );
+    }
+    await clock.sleep(Math.min(MAX_BACKOFF_MS, retry.backoffMs * 2 ** (attempt - 1)), ctx.signal);
+    attempt += 1;
+    const again = transient.map((t) => t.op);
+    transient = [];
+    await ctx.sink.write(fromArray(again), onOutcome);
+  }
 }
 
 /**
  * Creations refused by a newer version: if the document exists now, it was written meanwhile and
  * is newer (unchanged). If it does not, the index only remembers a delete (for index.gc_deletes,
- * 60 s by default): the row is written again at the tombstone's version, which the guard accepts.
+ * 60 s by default). The row is then read again: only a row that exists now is written, from that
+ * fresh read, at the tombstone's version (which the guard accepts); a row that is gone stays
+ * deleted, so a late copy of a deleted row never brings its document back.
  */
 async function recreate(
   refused: readonly { op: WriteOp & { kind: 'index' }; currentVersion: number }[],
   ctx: ApplyContext,
   count: (op: WriteOp, outcome: WriteOutcome) => void,
   settle: (op: WriteOp) => void,
+  retryLater: (op: WriteOp, reason: string) => void,
 ): Promise<void> {
   const present = await ctx.sink.lookup(refused.map((r) => r.op.id));
+  const absent = refused.filter((r) => !present.has(r.op.id));
+  const rows = absent.length > 0 ? await ctx.reread(absent.map((r) => r.op.id)) : new Map<string, SourceRecord>();
   const again = new Map<WriteOp, WriteOp>();
   for (const { op, currentVersion } of refused) {
-    if (present.has(op.id)) {
+    const row = rows.get(op.id);
+    if (present.has(op.id) || !row) {
       count(op, { kind: 'conflict' });
       settle(op);
     } else {
-      const { digest, token } = op.meta as { digest?: unknown; token?: unknown };
-      again.set(indexOp(op.id, currentVersion, op.json, { token, digest }), op);
+      const json = JSON.stringify(row.document);
+      const token = row.meta?.['token'] ?? (op.meta as { token?: unknown }).token;
+      again.set(indexOp(op.id, Math.max(currentVersion, row.version), json, { token, digest: digestOfJson(json) }), op);
     }
   }
   if (again.size === 0) return;
   await ctx.sink.write(fromArray([...again.keys()]), (op, outcome) => {
     const original = again.get(op)!;
+    if (outcome.kind === 'rejected' && outcome.errorClass === 'transient') return retryLater(original, `${outcome.errorType}: ${outcome.reason}`);
     count(original, outcome);
     settle(original);
   });

@@ -13,6 +13,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { applyPlanned } from './apply.js';
+import { endOnInterrupt } from './interrupt.js';
+import { rereadFrom } from './reread.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches } from './planner.js';
 import type { DocumentSink, FailureSink, PipelineState, RecordSource, SpanProgress, StateStore } from './ports.js';
@@ -75,7 +77,9 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
   const storeEstimate = await source.estimateCount();
   const spanRows = new Map<number, number>();
   let rowsInFinishedSpans = 0;
-  const scanned = source.scan(spans, { signal });
+  // Span checkpoints are positional (they move only past batches received and acknowledged), so
+  // an interrupted scan may simply end here: what it did not read stays unread in the checkpoint.
+  const scanned = endOnInterrupt(source.scan(spans, { signal }));
   const fractionAtStart = source.fractionDone();
   const countBatch = (position: ScanPosition | undefined, rows: number) => {
     if (!position) return;
@@ -91,7 +95,10 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
     deps.onProgress?.(counters, estimate === undefined ? undefined : Math.max(counters.read, estimate));
   };
   // An index that was empty when the run began needs no lookups: every record is new to it.
-  const planned = planBatches(counted(scanned, countBatch), sink, { lookups: target.exists && !target.empty });
+  // Confirmation reads finish even after a stop signal: they are few, and a batch already read
+  // should be settled rather than thrown away in the middle of the sink's requests.
+  const reread = rereadFrom(source);
+  const planned = planBatches(counted(scanned, countBatch), sink, { lookups: target.exists && !target.empty, reread });
 
   const report = (extra: Partial<RunReport> = {}): RunReport =>
     finishReport({
@@ -158,6 +165,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
       clock: deps.clock,
       signal,
       now,
+      reread,
       onBatch: progress,
     });
     clearInterval(timer);

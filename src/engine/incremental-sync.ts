@@ -10,6 +10,9 @@
  * sharing one timestamp are never skipped.
  */
 import { applyPlanned } from './apply.js';
+import { collect, isInterruption, throwIfInterrupted } from './interrupt.js';
+import { rereadFrom } from './reread.js';
+import { fromArray } from '../streams/from-array.js';
 import type { SyncDeps } from './full-sync.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches } from './planner.js';
@@ -35,37 +38,47 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
   const { pipeline, signal, dryRun = false } = options;
 
   const target = await sink.prepare({ create: !dryRun });
-  const found = source.changed(options.from, options.to, { signal });
-  // The changed rows of the window, oldest first. Only ids and versions are held, not rows.
-  const changes: VersionEntry[] = [];
-  for await (const page of found.entries) {
-    for (const e of page) if (isAfter(e, options.from) && e.version <= options.to) changes.push(e);
-  }
-  changes.sort(compareMarks);
-
   let mark = options.from;
+  let method: 'change-column' | 'scan' = 'scan';
   const plan = dryRun ? new PlanFile(options.planPath) : undefined;
   try {
-    for (let i = 0; i < changes.length && !signal?.aborted; i += options.batchSize) {
+    const found = source.changed(options.from, options.to, { signal });
+    method = found.method;
+    // The changed rows of the window, oldest first. Only ids and versions are held, not rows.
+    // An interrupted listing throws: a partial list must never move the watermark.
+    const changes: VersionEntry[] = [];
+    for await (const page of found.entries) {
+      for (const e of page) if (isAfter(e, options.from) && e.version <= options.to) changes.push(e);
+    }
+    changes.sort(compareMarks);
+    for (let i = 0; i < changes.length; i += options.batchSize) {
+      throwIfInterrupted(signal);
       const chunk = changes.slice(i, i + options.batchSize);
       const keys = chunk.map((e) => source.parseKey(source.idParts(e.id))).filter((k): k is ParsedKey => !('error' in k));
-      const planned = planBatches(source.read(keys, { signal }), sink, { lookups: target.exists && !target.empty });
+      // The whole chunk is read before anything is written: the watermark passes the chunk only
+      // when every one of its rows was read (or is known to be gone) and its writes acknowledged.
+      const rows = await collect(source.read(keys, { signal }));
+      const planned = planBatches(fromArray(rows), sink, { lookups: target.exists && !target.empty, reread: rereadFrom(source, signal) });
       if (plan) {
         for await (const pb of planned) await plan.addBatch(pb, counters);
       } else {
-        await applyPlanned(planned, [], { pipeline, sink, failures, counters, throttle: options.throttle, clock: deps.clock, signal, now });
-        // Every write of the batch has its outcome: the watermark may pass it.
+        await applyPlanned(planned, [], { pipeline, sink, failures, counters, throttle: options.throttle, clock: deps.clock, signal, now, reread: rereadFrom(source, signal) });
         mark = laterOf(mark, chunk[chunk.length - 1]!);
         if (options.saveWatermark && state) await state.saveWatermark(pipeline, 'to-elasticsearch', mark);
       }
       deps.onProgress?.(counters, changes.length);
     }
-    if (!plan && !signal?.aborted) {
+    throwIfInterrupted(signal);
+    if (!plan) {
       // Everything up to the window's end has been seen: the next window starts there.
       mark = laterOf(mark, { version: options.to, id: '' });
       if (options.saveWatermark && state) await state.saveWatermark(pipeline, 'to-elasticsearch', mark);
       if (changes.length > 0) await sink.refresh();
     }
+  } catch (e) {
+    // Stopped by a signal: the report says so; the watermark stands where acknowledged work ended.
+    if (!(isInterruption(e) && signal?.aborted)) throw e;
+    if (!plan && counters.read > 0) await sink.refresh().catch(() => undefined);
   } finally {
     await plan?.close();
     await failures.close();
@@ -86,7 +99,7 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
       samples: plan?.samples,
     }),
     window: { from: options.from, to: options.to },
-    changeDetection: found.method,
+    changeDetection: method,
     watermark: mark,
   };
 }

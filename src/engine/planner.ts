@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { DocumentSink } from './ports.js';
-import type { SourceBatch, SourceRecord } from './record.js';
+import type { SourceBatch, SourceRecord, StoredVersion } from './record.js';
+import type { Reread } from './reread.js';
 import { isRemovalOf } from './removal.js';
 import { decide } from './write-plan.js';
 
@@ -48,11 +49,18 @@ export async function* planBatches(
      * of the two versions, so the guard still refuses anything written meanwhile.
      */
     readonly force?: ReadonlySet<string>;
+    /**
+     * Reads rows again by id. A write at the version the target already holds (content changed
+     * under an unchanged WRITETIME, a removal, a forced rewrite) is only made when the row, read
+     * again after the target was looked up, is still what was planned: otherwise an older read
+     * could overwrite a newer document that another sync wrote at that same version meanwhile.
+     */
+    readonly reread: Reread;
   },
 ): AsyncGenerator<PlannedBatch> {
   for await (const batch of batches) {
     const records = batch.records;
-    const stored = options.lookups && records.length > 0 ? await sink.lookup(records.map((r) => r.id)) : new Map();
+    const stored: Map<string, StoredVersion> = options.lookups && records.length > 0 ? await sink.lookup(records.map((r) => r.id)) : new Map();
     const planned: PlannedRecord[] = new Array(records.length);
     const removalChecks: number[] = [];
     for (let i = 0; i < records.length; i++) {
@@ -81,6 +89,42 @@ export async function* planBatches(
         else planned[i] = { ...p, version: p.record.version };
       }
     }
+    await confirmEqualVersionWrites(planned, stored, options.reread);
     yield { batch, planned };
+  }
+}
+
+/**
+ * Re-confirms planned writes whose version is not above the stored one (the version guard alone
+ * cannot order them, external_gte accepts equals). A row that still reads as planned is written;
+ * a row that moved on is planned again from its new read, and written only when that read is
+ * newer than the target; a row that is gone, or anything else, is left for the next run (the
+ * stored document may be the newer one, and a later sync or verify sees the row as it is then).
+ */
+async function confirmEqualVersionWrites(planned: PlannedRecord[], stored: Map<string, StoredVersion>, reread: Reread): Promise<void> {
+  const checks: number[] = [];
+  for (let i = 0; i < planned.length; i++) {
+    const p = planned[i]!;
+    const s = stored.get(p.record.id);
+    if (p.action !== 'unchanged' && s && p.version <= s.version) checks.push(i);
+  }
+  if (checks.length === 0) return;
+  const fresh = await reread(checks.map((i) => planned[i]!.record.id));
+  for (const i of checks) {
+    const p = planned[i]!;
+    const s = stored.get(p.record.id)!;
+    const now = fresh.get(p.record.id);
+    if (!now) {
+      planned[i] = { ...p, action: 'unchanged', version: p.record.version };
+      continue;
+    }
+    const json = JSON.stringify(now.document);
+    const digest = digestOfJson(json);
+    if (digest === p.digest && now.version === p.record.version) continue;
+    const d = decide(now.version, digest, s);
+    planned[i] =
+      d.action === 'write' && d.version > s.version
+        ? { action: 'update', record: now, version: d.version, json, digest }
+        : { action: 'unchanged', record: now, version: now.version, json, digest };
   }
 }

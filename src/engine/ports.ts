@@ -36,14 +36,19 @@ export interface VersionBatch {
   readonly entries: readonly VersionEntry[];
 }
 
-/** A table read as batches of records. */
+/**
+ * A table read as batches of records.
+ *
+ * Interruption (see interrupt.ts): every iteration here that takes a signal throws a CesyncError
+ * INTERRUPTED when the signal aborts; none ends quietly as if it had read everything.
+ */
 export interface RecordSource {
   /** The spans a full scan covers, in order (deterministic for a given cluster and split count). */
   spans(): TokenSpan[];
   /**
    * Every record of the given spans (resuming each strictly after `after`, skipping done ones),
    * in batches that carry their position. Pulling is backpressure: nothing more is read than the
-   * consumer asks for (plus pages in flight). Stops early when `signal` aborts.
+   * consumer asks for (plus pages in flight). Throws INTERRUPTED when `signal` aborts.
    */
   scan(spans: readonly SpanProgress[], options: { signal?: AbortSignal }): AsyncIterable<SourceBatch>;
   /** (id, version) of every row of the spans, from a key-and-write-time scan; `span` indexes `spans`. */

@@ -54,7 +54,11 @@ export type WriteOp =
       readonly meta: Readonly<Record<string, unknown>>;
     }
   | {
-      /** Delete, unless the target holds a version newer than `version`. */
+      /**
+       * Delete, unless the target holds a version newer than `version` (the version the delete was
+       * decided on). The delete itself must outrank `version`, so that a late write of a copy at
+       * `version` or older does not bring the document back.
+       */
       readonly kind: 'delete';
       readonly id: string;
       readonly version: number;

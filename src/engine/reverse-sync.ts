@@ -10,6 +10,7 @@
  * The index orders changes by version only, so the watermark is a version and the boundary
  * version is read again on the next run (idempotent), so documents sharing it are never skipped.
  */
+import { isInterruption } from './interrupt.js';
 import { digestOfJson } from './planner.js';
 import type { ChangeFeed, FailureSink, RowSink, RowWrite, StateStore, Watermark } from './ports.js';
 import { emptyCounters, finishReport, type RunReport } from './run-report.js';
@@ -69,6 +70,9 @@ export async function reverseSync(deps: ReverseSyncDeps, options: ReverseSyncOpt
       mark = laterOf(mark, { version: options.to, id: '' });
       if (options.saveWatermark && deps.state) await deps.state.saveWatermark(pipeline, 'to-cassandra', mark);
     }
+  } catch (e) {
+    // Stopped by a signal: the report says so; the watermark stands where acknowledged work ended.
+    if (!(isInterruption(e) && signal?.aborted)) throw e;
   } finally {
     await deps.failures.close();
   }

@@ -5,6 +5,7 @@
  * the version the index holds, so a document written meanwhile survives.
  */
 import { applyPlanned } from './apply.js';
+import { rereadFrom } from './reread.js';
 import type { ParsedKeys } from './key-input.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches, type PlannedBatch } from './planner.js';
@@ -51,7 +52,9 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
   // Read and plan everything first: the guard must see the whole change before any write.
   const batches: PlannedBatch[] = [];
   const found = new Set<string>();
-  for await (const pb of planBatches(source.read(input.keys, { signal }), sink, { lookups: target.exists && !target.empty, force: options.force })) {
+  // An interrupted read throws here (interrupt.ts): ids not read are never taken as missing.
+  const reread = rereadFrom(source, signal);
+  for await (const pb of planBatches(source.read(input.keys, { signal }), sink, { lookups: target.exists && !target.empty, force: options.force, reread })) {
     for (const p of pb.planned) found.add(p.record.id);
     batches.push(pb);
   }
@@ -138,6 +141,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
       signal,
       now,
       attempt: options.attempt,
+      reread,
       onBatch: () => deps.onProgress?.(counters, input.keys.length),
       onOutcome: outcomes
         ? (op, o) => {

@@ -12,8 +12,15 @@
  * a key-and-write-time scan; only spans whose summaries differ are listed id by id. With
  * `content`, every span is compared document by document against a fresh conversion of its rows
  * (normalised JSON), which also finds edits made directly in the index.
+ *
+ * `sinceVersion` limits missing, stale and different to rows and documents of the window; orphans
+ * are found at any age (a deleted row has no version left to be recent by): spans are also
+ * compared by their counts of all rows and all documents.
+ *
+ * An interrupted verify throws INTERRUPTED: a partial comparison never reports anything.
  */
 import type { InspectableTarget, ParsedKey, RecordSource, TargetEntry } from './ports.js';
+import { throwIfInterrupted } from './interrupt.js';
 import { digestOfJson } from './planner.js';
 import { versionHash } from './version-hash.js';
 
@@ -75,10 +82,14 @@ export async function verify(
     differing = spans.map((_s, i) => i);
   } else {
     const theirs = await target.summarise(spans, { sinceVersion });
-    const ours = spans.map(() => ({ count: 0, sum: 0 }));
+    // With `since`, a deleted row whose document is older than the window shows in no recent
+    // summary: the span's count of all documents against its count of all rows finds it.
+    const theirTotals = sinceVersion === undefined ? theirs : await target.summarise(spans, {});
+    const ours = spans.map(() => ({ count: 0, sum: 0, total: 0 }));
     for await (const { span, entries } of source.scanVersions(spans, { signal })) {
       rowsScanned += entries.length;
       const o = ours[span]!;
+      o.total += entries.length;
       for (const e of entries) {
         if (!since(e.version)) continue;
         o.count += 1;
@@ -86,7 +97,9 @@ export async function verify(
       }
       progress();
     }
-    differing = spans.map((_s, i) => i).filter((i) => ours[i]!.count !== theirs[i]!.count || ours[i]!.sum !== theirs[i]!.sum);
+    differing = spans
+      .map((_s, i) => i)
+      .filter((i) => ours[i]!.count !== theirs[i]!.count || ours[i]!.sum !== theirs[i]!.sum || ours[i]!.total !== theirTotals[i]!.count);
     spansDone = spans.length - differing.length;
   }
 
@@ -104,7 +117,7 @@ export async function verify(
 
   const laterContentCheck: { id: string; digest: string | undefined }[] = [];
   for (const i of differing) {
-    if (signal?.aborted) break;
+    throwIfInterrupted(signal, 'verify');
     const span = spans[i]!;
     // Both sides whole within the span; with `since`, a pair counts when either side is recent.
     const rows = new Map<string, { version: number; normalised?: string }>();
@@ -123,8 +136,9 @@ export async function verify(
     for (const d of docs) {
       const row = rows.get(d.id);
       rows.delete(d.id);
-      if (!since(Math.max(d.version, row?.version ?? 0))) continue;
+      // An orphan is one at any age: its row is gone, so no version of the row is in the window.
       if (!row) ids.orphan.push(d.id);
+      else if (!since(Math.max(d.version, row.version))) continue;
       else if (d.version < row.version) ids.stale.push(d.id);
       else if (options.content) {
         if (row.normalised !== normalise(d.source)) ids.different.push(d.id);

@@ -43,7 +43,13 @@ export function parseSyncRequest(body: unknown, options: { readonly maxIds: numb
   if (!result.success) {
     const issues = result.error.issues.slice(0, 5).map((issue) => {
       const where = issue.path.length ? issue.path.join('.') : 'body';
-      const message = issue.code === 'too_big' && issue.origin === 'array' ? `${issue.message}, got ${(lookup(body, issue.path) as unknown[]).length}` : issue.message;
+      let message = issue.message;
+      if (issue.code === 'too_big' && issue.origin === 'array') message += `, got ${(lookup(body, issue.path) as unknown[]).length}`;
+      if (issue.code === 'invalid_type') {
+        message += `, got ${kindOf(lookup(body, issue.path))}`;
+        const meant = issue.path.length > 0 ? misspelt(lookup(body, issue.path.slice(0, -1)), String(issue.path[issue.path.length - 1])) : undefined;
+        if (meant !== undefined) message += ` (the body has ${JSON.stringify(meant)}: names are case-sensitive)`;
+      }
       return `${where}: ${message}`;
     });
     const more = result.error.issues.length > 5 ? `; and ${result.error.issues.length - 5} more` : '';
@@ -53,13 +59,29 @@ export function parseSyncRequest(body: unknown, options: { readonly maxIds: numb
   const pipeline = options.pipelines.find((p) => p.name === objectType);
   if (!pipeline) {
     const known = options.pipelines.map((p) => p.name).join(', ');
-    throw new ApiError('INVALID_REQUEST', `request.objectType: unknown objectType ${JSON.stringify(objectType)} (known: ${known})`);
+    const meant = options.pipelines.find((p) => p.name.toLowerCase() === objectType.trim().toLowerCase());
+    const hint = meant ? `; did you mean ${JSON.stringify(meant.name)}? objectType is case-sensitive` : '';
+    throw new ApiError('INVALID_REQUEST', `request.objectType: unknown objectType ${JSON.stringify(objectType.slice(0, 100))} (known: ${known})${hint}`);
   }
   return { pipeline, ids: objectIds };
 }
 
 function lookup(value: unknown, path: readonly PropertyKey[]): unknown {
   let v = value;
-  for (const k of path) v = (v as Record<PropertyKey, unknown>)[k];
+  for (const k of path) v = v !== null && typeof v === 'object' && Object.hasOwn(v, k) ? (v as Record<PropertyKey, unknown>)[k] : undefined;
   return v;
+}
+
+/** What a JSON value is, for messages (never the value itself: it may be large). */
+function kindOf(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+/** A key of `parent` that is `name` in another case (`objectids` for `objectIds`), if any. */
+function misspelt(parent: unknown, name: string): string | undefined {
+  if (!parent || typeof parent !== 'object' || Array.isArray(parent)) return undefined;
+  return Object.keys(parent).find((k) => k !== name && k.toLowerCase() === name.toLowerCase());
 }

@@ -9,15 +9,22 @@ import type { Direction, PipelineState, StateStore, Watermark } from '../engine/
 import type { CassandraClient } from '../cassandra/client.js';
 import { cassandraError } from '../cassandra/client.js';
 import { quoteIdentifier } from '../cassandra/table-schema.js';
+import { CesyncError } from '../errors.js';
 import { parseState } from './state-schema.js';
 
 export interface CassandraStateOptions {
   readonly keyspace: string;
   readonly replication: Readonly<Record<string, string | number>>;
   readonly where: string;
+  /** Consistency of every state read and write (LWTs use it for their commit; default: the client's). */
+  readonly consistency?: number;
 }
 
 const ttlSeconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
+/** Server errors that leave a lightweight transaction's outcome unknown. */
+const codes = cassandra.types.responseErrorCodes;
+const UNANSWERED: ReadonlySet<number> = new Set([codes.unavailableException, codes.overloaded, codes.isBootstrapping, codes.writeTimeout, codes.readTimeout]);
 
 export class CassandraStateStore implements StateStore {
   private readonly client: CassandraClient;
@@ -75,28 +82,46 @@ export class CassandraStateStore implements StateStore {
   }
 
   // Leases are lightweight transactions (Paxos) on one row per name, expiring by TTL: a holder
-  // that dies without releasing blocks nobody for longer than the TTL.
+  // that dies without releasing blocks nobody for longer than the TTL (rounded up to seconds).
   async acquireLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
     await this.ensure();
-    const rs = await this.run(`INSERT INTO ${this.leases} (name, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`, [name, owner, ttlSeconds(ttlMs)]);
+    const rs = await this.runLease(`INSERT INTO ${this.leases} (name, owner) VALUES (?, ?) IF NOT EXISTS USING TTL ?`, [name, owner, ttlSeconds(ttlMs)]);
     if (rs.wasApplied()) return true;
     return rs.first()?.['owner'] === owner ? this.renewLease(name, owner, ttlMs) : false;
   }
 
   async renewLease(name: string, owner: string, ttlMs: number): Promise<boolean> {
     await this.ensure();
-    const rs = await this.run(`UPDATE ${this.leases} USING TTL ? SET owner = ? WHERE name = ? IF owner = ?`, [ttlSeconds(ttlMs), owner, name, owner]);
+    const rs = await this.runLease(`UPDATE ${this.leases} USING TTL ? SET owner = ? WHERE name = ? IF owner = ?`, [ttlSeconds(ttlMs), owner, name, owner]);
     return rs.wasApplied();
   }
 
   async releaseLease(name: string, owner: string): Promise<void> {
     await this.ensure();
-    await this.run(`DELETE FROM ${this.leases} WHERE name = ? IF owner = ?`, [name, owner]);
+    await this.runLease(`DELETE FROM ${this.leases} WHERE name = ? IF owner = ?`, [name, owner]);
   }
 
   async leaseHolder(name: string): Promise<string | undefined> {
     await this.ensure();
     return (await this.run(`SELECT owner FROM ${this.leases} WHERE name = ?`, [name])).first()?.['owner'] as string | undefined;
+  }
+
+  /**
+   * A lease statement. A Paxos round that timed out, or found too few replicas, has an unknown
+   * outcome: that is the store not answering (STORE_UNAVAILABLE, which the watch retries and
+   * waits through), not a refused request. Trying again is safe: every lease statement is
+   * conditional on the owner, so repeating one changes nothing it has not already changed.
+   */
+  private async runLease(query: string, params: unknown[]) {
+    try {
+      return await this.run(query, params);
+    } catch (e) {
+      const driverCode = (e instanceof CesyncError ? (e.cause as { code?: unknown } | undefined)?.code : undefined) as number | undefined;
+      if (e instanceof CesyncError && e.code === 'STORE_REQUEST' && driverCode !== undefined && UNANSWERED.has(driverCode)) {
+        throw new CesyncError('STORE_UNAVAILABLE', `${e.message} (the lease's outcome is unknown)`, { cause: e.cause });
+      }
+      throw e;
+    }
   }
 
   async close(): Promise<void> {}
@@ -120,7 +145,7 @@ export class CassandraStateStore implements StateStore {
 
   private async run(query: string, params: unknown[]) {
     try {
-      return await this.client.execute(query, params, { prepare: params.length > 0 });
+      return await this.client.execute(query, params, { prepare: params.length > 0, consistency: this.options.consistency });
     } catch (cause) {
       throw cassandraError(cause, this.options.where);
     }

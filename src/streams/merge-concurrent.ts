@@ -4,7 +4,8 @@
  * Backpressure: each active source has at most one `next()` pending, so nothing is read faster
  * than the consumer takes it. Sources start lazily, in order, as earlier ones finish. When the
  * consumer stops early (break, throw), every active source is closed with `return()`.
- * An error from any source ends the merge with that error.
+ * An error from any source ends the merge with that error; errors the other sources raise after
+ * that are dropped.
  */
 export async function* mergeConcurrent<T>(
   sources: Iterable<() => AsyncIterable<T>>,
@@ -17,7 +18,12 @@ export async function* mergeConcurrent<T>(
 
   const pull = (slot: Slot) => {
     slot.next = slot.it.next().then((r) => ({ slot, r }));
+    // A source may fail while the consumer is busy and nothing awaits its next() yet: marked as
+    // handled here (the race below still sees the failure), so that moment is not taken for an
+    // unhandled rejection, which ends the process.
+    slot.next.catch(() => undefined);
   };
+
   const startNext = (): boolean => {
     const n = pending.next();
     if (n.done) return false;

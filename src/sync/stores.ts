@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.js';
 import type { StateStore } from '../engine/ports.js';
 import { CassandraStateStore } from '../state/cassandra-state-store.js';
 import { FileStateStore } from '../state/file-state-store.js';
-import { connectCassandra, createCassandraClient, type CassandraClient } from '../cassandra/client.js';
+import { connectCassandra, consistencyOf, createCassandraClient, type CassandraClient } from '../cassandra/client.js';
 import { createElasticsearchClient, describeNode, elasticsearchError, type ElasticsearchClient } from '../elasticsearch/client.js';
 
 export interface Stores {
@@ -17,6 +17,10 @@ export interface Stores {
   readonly elasticsearch: ElasticsearchClient;
   readonly cassandraWhere: string;
   readonly elasticsearchWhere: string;
+  /** The driver's consistency for reads and writes that decide or persist (cassandra.decisionConsistency). */
+  readonly decisionConsistency: number;
+  /** elasticsearch.maxRetries: also the retries, with backoff, of a whole bulk request refused with 429 or 5xx. */
+  readonly elasticsearchRetries: number;
   close(): Promise<void>;
 }
 
@@ -43,13 +47,20 @@ export async function connectStores(config: Readonly<Config>): Promise<Stores> {
   const state: StateStore =
     config.state.store === 'file'
       ? new FileStateStore(config.state.path)
-      : new CassandraStateStore(cassandra, { keyspace: config.state.keyspace, replication: config.state.replication, where: cassandraWhere });
+      : new CassandraStateStore(cassandra, {
+          keyspace: config.state.keyspace,
+          replication: config.state.replication,
+          where: cassandraWhere,
+          consistency: consistencyOf(config.cassandra.decisionConsistency),
+        });
   return {
     cassandra,
     elasticsearch,
     state,
     cassandraWhere,
     elasticsearchWhere,
+    decisionConsistency: consistencyOf(config.cassandra.decisionConsistency),
+    elasticsearchRetries: config.elasticsearch.maxRetries,
     close: async () => {
       await state.close();
       await close();

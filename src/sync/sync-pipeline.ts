@@ -55,6 +55,7 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
     id: pipeline.id,
     where: stores.cassandraWhere,
     changeColumn: pipeline.changeColumn,
+    keyReadConsistency: stores.decisionConsistency,
   });
   const sink = new ElasticsearchIndexSink(stores.elasticsearch, {
     index: pipeline.index,
@@ -62,6 +63,7 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
     settings: pipeline.indexSettings,
     metaField: META_FIELD,
     bulk: pipeline.bulk,
+    bulkRetry: { retries: stores.elasticsearchRetries },
     where: stores.elasticsearchWhere,
   });
   return { source, sink };
@@ -96,15 +98,22 @@ export type IncrementalStart = { readonly last: true } | { readonly from: number
 /**
  * Incremental sync: rows changed after the pipeline's watermark (`last`, which it then moves) or
  * in a given window (which leaves the watermark alone).
+ *
+ * A pipeline with no watermark yet has never been synced whole: "since the last run" is then a
+ * full sync (resumable, read span by span, never every id in memory), which starts the watermark
+ * at its own start minus the safety lag; later runs continue from there.
  */
 export async function syncPipelineIncremental(
   stores: Stores,
   pipeline: PipelineConfig,
   start: IncrementalStart,
   options: PipelineRunOptions & { readonly createIndex?: boolean; readonly now?: number },
-): Promise<IncrementalReport> {
+): Promise<IncrementalReport | RunReport> {
   const opened = await openPipeline(stores, pipeline);
   if (options.createIndex) await opened.source.createChangeIndex();
+  if ('last' in start && !(await stores.state.loadWatermark(pipeline.name, 'to-elasticsearch'))) {
+    return syncPipeline(stores, pipeline, options);
+  }
   return incrementalSync(
     { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress, state: stores.state },
     {
@@ -159,7 +168,7 @@ export async function syncPipelineToCassandra(
     versionField: pipeline.elasticsearchVersionField,
     where: stores.elasticsearchWhere,
   });
-  const rows = new CassandraTableWriter(stores.cassandra, opened.source.schema, { where: stores.cassandraWhere });
+  const rows = new CassandraTableWriter(stores.cassandra, opened.source.schema, { where: stores.cassandraWhere, consistency: stores.decisionConsistency });
   return reverseSync(
     { feed, rows, failures: options.failures, state: stores.state },
     { ...(await windowOf(stores, pipeline, 'to-cassandra', start, options.now)), failureLedgerPath: options.failureLedgerPath, signal: options.signal },

@@ -46,9 +46,14 @@ const doneShare = async () => {
   return spans.length ? spans.filter((s) => s.done).length / spans.length : 0;
 };
 
-/** Runs `cesync sync` and SIGKILLs it once the saved progress covers `killAt` of the table. */
+/**
+ * Runs `cesync sync` and SIGKILLs it once the saved progress covers `killAt` of the table. The
+ * killed runs are throttled (--rate): progress is saved about once a second, so a run of known
+ * pace is observed at every step whatever the machine's speed; the kill points are what the test
+ * sees in the state store, never guessed times.
+ */
 async function runAndKill(killAt: number): Promise<{ killed: boolean; countAtKill: number }> {
-  const child = spawn(process.execPath, ['bin/cesync.js', 'sync', '--config', configFile, '--quiet'], {
+  const child = spawn(process.execPath, ['bin/cesync.js', 'sync', '--config', configFile, '--quiet', '--rate', String(Math.round(ROWS / 12))], {
     env: { ...process.env, ...testEnv() },
     stdio: 'ignore',
   });

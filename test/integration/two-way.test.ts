@@ -130,3 +130,22 @@ describe('writers on both sides', () => {
     expect(JSON.parse(verify.stdout).reports[0]).toMatchObject({ inSync: true });
   });
 });
+
+describe('a new two-way pipeline', () => {
+  it('runs its first sync when no document holds the version field yet (it is not even mapped)', async () => {
+    await cql.execute(`CREATE TABLE IF NOT EXISTS ${KS}.fresh (id text PRIMARY KEY, body text)`);
+    await cql.execute(`INSERT INTO ${KS}.fresh (id, body) VALUES ('f1', 'from cassandra')`);
+    await deleteIndex(es, 'both_fresh');
+    const file = writeConfig(
+      tempDir(),
+      rawConfig([{ name: 'fresh', keyspace: KS, table: 'fresh', index: 'both_fresh', direction: 'both', elasticsearchVersionField: 'updated_us' }]),
+    );
+    for (const args of [[], ['--since', 'last']]) {
+      const res = await runCli(['sync', '--config', file, '--json', ...args]);
+      expect(res.code, res.stderr).toBe(0);
+      const [toEs, toC] = JSON.parse(res.stdout).reports as { direction: string; read: number; failed: number }[];
+      expect(toEs).toMatchObject({ direction: 'to-elasticsearch', failed: 0 });
+      expect(toC).toMatchObject({ direction: 'to-cassandra', read: 0, failed: 0 });
+    }
+  });
+});

@@ -47,3 +47,32 @@ describe('mergeConcurrent', () => {
     }).rejects.toThrow('boom');
   });
 });
+
+describe('mergeConcurrent when a source fails', () => {
+  it('fails the merge, even when the source fails while the consumer is busy (no unhandled rejection)', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      async function* yieldsThenFails() {
+        yield 1;
+        await new Promise((r) => setTimeout(r, 5));
+        throw new Error('source failed');
+      }
+      const seen: number[] = [];
+      await expect(
+        (async () => {
+          for await (const x of mergeConcurrent([yieldsThenFails], 1)) {
+            seen.push(x);
+            // Busy: the source fails meanwhile, before the merge awaits it again.
+            await new Promise((r) => setTimeout(r, 40));
+          }
+        })(),
+      ).rejects.toThrow('source failed');
+      expect(seen).toEqual([1]);
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+});

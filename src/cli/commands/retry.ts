@@ -12,7 +12,7 @@ import { connectStores } from '../../sync/stores.js';
 import { selectPipelines, syncPipelineIds } from '../../sync/sync-pipeline.js';
 import type { CliContext } from '../context.js';
 import { createLogger } from '../logger.js';
-import { addConfigOption, exitCodeOfReports, loadCliConfig, logLevelOption, nonNegativeInt, writeReports } from '../shared-options.js';
+import { addConfigOption, exitCodeOfReports, inPipeline, loadCliConfig, logLevelOption, nonNegativeInt, writeReports } from '../shared-options.js';
 
 interface RetryFlags {
   config?: string;
@@ -45,6 +45,13 @@ export function retryCommand(ctx: CliContext, setExitCode: (code: number) => voi
   cmd.action(async (ledgerPath: string, flags: RetryFlags) => {
     const entries = await readLedger(ledgerPath);
     const config = await loadCliConfig(ctx, flags.config);
+    const unknown = entries.find((e) => !config.pipelines.some((p) => p.name === e.pipeline));
+    if (unknown) {
+      throw new CesyncError(
+        'USAGE',
+        `${ledgerPath}:${unknown.line}: unknown pipeline ${JSON.stringify(unknown.pipeline)} (this configuration has: ${config.pipelines.map((p) => p.name).join(', ')}); retry with the configuration the ledger was written with`,
+      );
+    }
     const byPipeline = new Map<string, { ids: string[]; attempt: number }>();
     for (const e of entries) {
       const g = byPipeline.get(e.pipeline) ?? { ids: [], attempt: 0 };
@@ -62,7 +69,7 @@ export function retryCommand(ctx: CliContext, setExitCode: (code: number) => voi
         const g = byPipeline.get(pipeline.name)!;
         log.info({ pipeline: pipeline.name, ids: g.ids.length, attempt: g.attempt + 1 }, 'retry started');
         reports.push(
-          await syncPipelineIds(
+          await inPipeline(pipeline.name, () => syncPipelineIds(
             stores,
             pipeline,
             g.ids.map((id, i) => ({ line: i + 1, fields: [id] })),
@@ -75,7 +82,7 @@ export function retryCommand(ctx: CliContext, setExitCode: (code: number) => voi
               attempt: g.attempt + 1,
               maxChanges: flags.yes ? undefined : (flags.maxChanges ?? config.maxChanges),
             },
-          ),
+          )),
         );
       }
     } finally {
@@ -87,24 +94,35 @@ export function retryCommand(ctx: CliContext, setExitCode: (code: number) => voi
   return cmd;
 }
 
-async function readLedger(path: string): Promise<FailureEntry[]> {
+/** The entries of a failure ledger, each with its line; a line that is no entry is an error naming it. */
+async function readLedger(path: string): Promise<(FailureEntry & { line: number })[]> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (cause) {
     throw new CesyncError('USAGE', `cannot read ledger ${path}: ${(cause as Error).message}`, { cause });
   }
-  const entries: FailureEntry[] = [];
-  text.split('\n').forEach((line, i) => {
+  const entries: (FailureEntry & { line: number })[] = [];
+  const expected = 'expected a failure entry such as {"id":"...","pipeline":"...","attempt":1} (NDJSON: one per line, as sync writes them)';
+  text.replace(/^\uFEFF/, '').split('\n').forEach((line, i) => {
     if (line.trim() === '') return;
-    let e: Partial<FailureEntry>;
+    const where = `${path}:${i + 1}`;
+    let e: unknown;
     try {
-      e = JSON.parse(line) as Partial<FailureEntry>;
+      e = JSON.parse(line);
     } catch {
-      throw new CesyncError('USAGE', `${path}:${i + 1}: not a JSON line`);
+      throw new CesyncError('USAGE', `${where}: not a JSON line; ${expected}`);
     }
-    if (typeof e.id !== 'string' || typeof e.pipeline !== 'string') throw new CesyncError('USAGE', `${path}:${i + 1}: a ledger entry needs "id" and "pipeline"`);
-    entries.push({ ...e, attempt: typeof e.attempt === 'number' ? e.attempt : 1 } as FailureEntry);
+    if (!e || typeof e !== 'object' || Array.isArray(e)) throw new CesyncError('USAGE', `${where}: not a JSON object; ${expected}`);
+    const entry = e as Partial<FailureEntry>;
+    for (const field of ['id', 'pipeline'] as const) {
+      if (typeof entry[field] !== 'string' || entry[field] === '') {
+        throw new CesyncError('USAGE', `${where}: "${field}" is ${field in entry ? `${String(JSON.stringify(entry[field])).slice(0, 60)}, not a non-empty string` : 'missing'}; ${expected}`);
+      }
+    }
+    // Ledgers written by hand may leave the attempt out: it counts as the first.
+    const attempt = typeof entry.attempt === 'number' && Number.isInteger(entry.attempt) && entry.attempt >= 1 ? entry.attempt : 1;
+    entries.push({ ...(entry as FailureEntry), attempt, line: i + 1 });
   });
   if (entries.length === 0) throw new CesyncError('USAGE', `${path} holds no failures: nothing to retry`);
   return entries;

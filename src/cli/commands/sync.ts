@@ -25,6 +25,7 @@ import { createProgress } from '../progress.js';
 import {
   addConfigOption,
   exitCodeOfReports,
+  inPipeline,
   loadCliConfig,
   logLevelOption,
   nonNegativeInt,
@@ -124,12 +125,14 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     if (targeted && flags.direction === 'to-cassandra') throw new CesyncError('USAGE', '--ids read rows from Cassandra: they sync towards Elasticsearch only');
     const incremental = flags.since !== undefined || flags.from !== undefined;
     if (incremental && (targeted || flags.restart)) throw new CesyncError('USAGE', '--since/--from select changed rows: not with --ids or --restart');
+    // --plan without --dry-run would otherwise be ignored, and the run would write.
+    if (flags.plan !== undefined && !flags.dryRun) throw new CesyncError('USAGE', '--plan names the plan file of a dry run: add --dry-run (nothing is written then)');
     const nowMs = Date.now();
     const start: IncrementalStart | undefined = !incremental
       ? undefined
       : flags.since === 'last'
         ? { last: true }
-        : { from: parseSince(flags.since ?? flags.from!, nowMs), to: flags.to !== undefined ? parseSince(flags.to, nowMs) : undefined };
+        : incrementalWindow(flags, nowMs);
     const config = await loadCliConfig(ctx, flags.config, {
       pipeline: { pageSize: flags.pageSize, splits: flags.splits, rangesInFlight: flags.rangesInFlight },
     });
@@ -140,6 +143,11 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
         ? idsFromFlag(flags.ids)
         : await idsFromCsv(flags.idsFile!, process.stdin)
       : undefined;
+    if (inputs && inputs.length === 0) {
+      // Nothing to sync is a mistake (an empty file, a variable that expanded to nothing): say so, write nothing.
+      const where = flags.ids !== undefined ? `--ids ${JSON.stringify(flags.ids)}` : `--ids-file ${flags.idsFile === '-' ? '- (stdin)' : flags.idsFile}`;
+      throw new CesyncError('USAGE', `${where} holds no ids: give at least one id (CSV: one id per line, no header)`);
+    }
     const throttle: ThrottleOptions | undefined = throttleOptions(flags);
     const log = createLogger({ level: flags.logLevel, pretty: ctx.interactive });
     const ledgerPath = flags.failureLedger ?? config.failureLedger;
@@ -164,20 +172,22 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
           plog.info({ mode: inputs ? 'ids' : start ? 'incremental' : 'full', dryRun: Boolean(flags.dryRun) }, 'sync started');
           let report: RunReport;
           try {
-            if (direction === 'to-cassandra') {
-              if (flags.dryRun) throw new CesyncError('USAGE', '--dry-run is not available towards Cassandra yet');
-              report = await syncPipelineToCassandra(stores, pipeline, start ?? { all: true }, { ...common, now: nowMs });
-            } else {
-              report = inputs
-                ? await syncPipelineIds(stores, pipeline, inputs, {
-                    ...common,
-                    deleteMissing: flags.deleteMissing,
-                    maxChanges: flags.yes ? undefined : (flags.maxChanges ?? config.maxChanges),
-                  })
-                : start
-                  ? await syncPipelineIncremental(stores, pipeline, start, { ...common, createIndex: flags.createIndex, now: nowMs })
-                  : await syncPipeline(stores, pipeline, { ...common, restart: flags.restart });
-            }
+            report = await inPipeline(pipeline.name, async (): Promise<RunReport> => {
+              if (direction === 'to-cassandra') {
+                if (flags.dryRun) throw new CesyncError('USAGE', '--dry-run is not available towards Cassandra yet');
+                return syncPipelineToCassandra(stores, pipeline, start ?? { all: true }, { ...common, now: nowMs });
+              }
+              if (inputs) {
+                return syncPipelineIds(stores, pipeline, inputs, {
+                  ...common,
+                  deleteMissing: flags.deleteMissing,
+                  maxChanges: flags.yes ? undefined : (flags.maxChanges ?? config.maxChanges),
+                });
+              }
+              return start
+                ? syncPipelineIncremental(stores, pipeline, start, { ...common, createIndex: flags.createIndex, now: nowMs })
+                : syncPipeline(stores, pipeline, { ...common, restart: flags.restart });
+            });
           } finally {
             progress.stop();
           }
@@ -193,4 +203,18 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     setExitCode(exitCodeOfReports(reports, ctx.signal));
   });
   return cmd;
+}
+
+/** The window of `--since TIME` or `--from`/`--to`, checked: a start after its end selects nothing and is a mistake. */
+function incrementalWindow(flags: Pick<SyncFlags, 'since' | 'from' | 'to'>, nowMs: number): IncrementalStart {
+  const fromFlag = flags.since !== undefined ? '--since' : '--from';
+  const from = parseSince(flags.since ?? flags.from!, nowMs, fromFlag);
+  const to = flags.to !== undefined ? parseSince(flags.to, nowMs, '--to', true) : undefined;
+  if (to !== undefined && from > to) {
+    throw new CesyncError(
+      'USAGE',
+      `--from ${flags.from} (${new Date(from / 1000).toISOString()}) is after --to ${flags.to} (${new Date(to / 1000).toISOString()}): the window would be empty`,
+    );
+  }
+  return { from, to };
 }

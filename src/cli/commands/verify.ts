@@ -14,7 +14,7 @@ import { repairPipeline, verifyPipeline, type RepairPlan } from '../../sync/veri
 import type { Config, PipelineConfig } from '../../config/schema.js';
 import type { CliContext } from '../context.js';
 import { createProgress } from '../progress.js';
-import { addConfigOption, exitCodeOfReports, loadCliConfig, nonNegativeInt, parseSince, writeReports } from '../shared-options.js';
+import { addConfigOption, exitCodeOfReports, inPipeline, loadCliConfig, nonNegativeInt, parseSince, writeReports } from '../shared-options.js';
 
 interface VerifyFlags {
   config?: string;
@@ -50,7 +50,7 @@ export function verifyCommand(ctx: CliContext, setExitCode: (code: number) => vo
     const stores = await connectStores(config);
     const reports: VerifyReport[] = [];
     try {
-      for (const p of pipelines) reports.push(await runVerify(ctx, stores, p, { content: flags.content, sinceVersion, quiet: flags.quiet }));
+      for (const p of pipelines) reports.push(await inPipeline(p.name, () => runVerify(ctx, stores, p, { content: flags.content, sinceVersion, quiet: flags.quiet })));
     } finally {
       await stores.close();
     }
@@ -99,7 +99,7 @@ export function repairCommand(ctx: CliContext, setExitCode: (code: number) => vo
     const verifies: VerifyReport[] = [];
     try {
       for (const p of pipelines) {
-        const plan: RepairPlan = saved ?? (await runVerify(ctx, stores, p, { content: flags.content, sinceVersion, quiet: flags.quiet }));
+        const plan: RepairPlan = saved ?? (await inPipeline(p.name, () => runVerify(ctx, stores, p, { content: flags.content, sinceVersion, quiet: flags.quiet })));
         if (!saved) verifies.push(plan as VerifyReport);
         if (flags.dryRun) {
           const file = pipelines.length === 1 && flags.plan ? flags.plan : `cesync-repair-${p.name}.json`;
@@ -107,7 +107,7 @@ export function repairCommand(ctx: CliContext, setExitCode: (code: number) => vo
           ctx.stderr.write(`${p.name}: plan written to ${file} (apply it with: cesync repair --plan ${file})\n`);
           continue;
         }
-        reports.push(await applyPlan(stores, config, p, plan, flags, ctx));
+        reports.push(await inPipeline(p.name, () => applyPlan(stores, config, p, plan, flags, ctx)));
       }
     } finally {
       await stores.close();
@@ -152,17 +152,42 @@ async function applyPlan(stores: Stores, config: Readonly<Config>, p: PipelineCo
 }
 
 async function readPlan(file: string): Promise<RepairPlan> {
-  let raw: unknown;
+  let text: string;
   try {
-    raw = JSON.parse(await readFile(file, 'utf8'));
+    text = await readFile(file, 'utf8');
   } catch (cause) {
     throw new CesyncError('USAGE', `cannot read repair plan ${file}: ${(cause as Error).message}`, { cause });
   }
+  const notAPlan = (why: string) =>
+    new CesyncError('USAGE', `${file} is not a repair plan (expected "pipeline" and "ids" with ${DRIFT_CLASSES.join(', ')}, as cesync repair --dry-run writes it): ${why}`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (cause) {
+    throw notAPlan(isSyncPlan(text) ? 'it is the plan of a sync dry run (cesync sync --dry-run --plan), which is not applied' : `not JSON (${(cause as Error).message})`);
+  }
+  if (isSyncPlan(text)) throw notAPlan('it is the plan of a sync dry run (cesync sync --dry-run --plan), which is not applied');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw notAPlan(`it holds ${Array.isArray(raw) ? 'an array' : raw === null ? 'null' : `a ${typeof raw}`}`);
   const plan = raw as Partial<RepairPlan>;
-  if (typeof plan.pipeline !== 'string' || !plan.ids || !DRIFT_CLASSES.every((c) => Array.isArray(plan.ids![c]))) {
-    throw new CesyncError('USAGE', `${file} is not a repair plan (expected "pipeline" and "ids" with ${DRIFT_CLASSES.join(', ')})`);
+  if (typeof plan.pipeline !== 'string' || plan.pipeline === '') throw notAPlan('"pipeline" is missing or not a string');
+  if (!plan.ids || typeof plan.ids !== 'object') throw notAPlan('"ids" is missing');
+  for (const c of DRIFT_CLASSES) {
+    const ids: unknown = plan.ids[c];
+    if (!Array.isArray(ids)) throw notAPlan(`"ids.${c}" is missing or not a list`);
+    const bad = ids.findIndex((id) => typeof id !== 'string' || id === '');
+    if (bad >= 0) throw notAPlan(`ids.${c}[${bad}] is ${String(JSON.stringify(ids[bad])).slice(0, 60)}, not a document id`);
   }
   return plan as RepairPlan;
+}
+
+/** Whether a file's first line is a line of a sync dry run's plan (`{"action":...,"id":...}`). */
+function isSyncPlan(text: string): boolean {
+  try {
+    const first = JSON.parse(text.split('\n', 1)[0] ?? '') as unknown;
+    return !!first && typeof first === 'object' && 'action' in first && 'id' in first;
+  } catch {
+    return false;
+  }
 }
 
 export function summariseVerify(r: VerifyReport): string {

@@ -1,7 +1,8 @@
 /**
  * `cesync watch`: keep every pipeline of a configuration in step, continuously, until SIGINT or
- * SIGTERM (which stop it cleanly after the step in progress). Thin: builds one step per pipeline
- * and direction and hands them to the engine's watch loop.
+ * SIGTERM (which stop it cleanly after the batch in progress). Thin: builds one step per pipeline
+ * and direction, hands them to the engine's watch loop, and logs what it reports (changes
+ * applied, steps retried through a store outage, lease renewals that failed).
  */
 import { hostname } from 'node:os';
 import { Command } from 'commander';
@@ -9,6 +10,7 @@ import { NdjsonFailureLedger } from '../../engine/failure-ledger.js';
 import { watch, type WatchStep } from '../../engine/watch.js';
 import { connectStores } from '../../sync/stores.js';
 import { directionsOf, selectPipelines, syncPipelineIncremental, syncPipelineToCassandra } from '../../sync/sync-pipeline.js';
+import { redactText } from '../../config/redact.js';
 import type { CliContext } from '../context.js';
 import { createLogger } from '../logger.js';
 import { addConfigOption, loadCliConfig, logLevelOption, positiveInt } from '../shared-options.js';
@@ -27,14 +29,21 @@ export function watchCommand(ctx: CliContext): Command {
     .description(
       "Run every pipeline's incremental sync (since the last run) in a loop: at once again when a batch was full, " +
         'else after the poll interval. A lease per pipeline in the state store keeps a second watcher out; a crashed ' +
-        "watcher's lease expires by itself. SIGINT/SIGTERM stop it after the step in progress, with what was " +
-        'acknowledged saved. `cesync status` shows who watches what and how far each pipeline is.',
+        "watcher's lease expires by itself; the leases are renewed every third of their TTL while the steps run, and a " +
+        'watcher that loses one stops at once. A store that does not answer is waited for (the step is retried with ' +
+        'backoff from 1 s to 30 s) as long as the leases can be renewed. SIGINT/SIGTERM stop it after the batch in ' +
+        'progress, with what was acknowledged saved. `cesync status` shows who watches what and how far each pipeline is.',
     )
     .option('-p, --pipeline <name...>', 'pipelines to watch (default: all)')
     .option('--interval <ms>', 'pause between rounds when nothing was pending (default: watch.intervalMs, 1000)', positiveInt)
     .option('--lease-ttl <ms>', 'lease time to live (default: watch.leaseTtlMs, 30000)', positiveInt)
     .addOption(logLevelOption())
-    .addHelpText('after', '\nExit codes: 0 stopped by a signal; 2 bad usage; 3 a store is unreachable; 6 another watcher holds a pipeline.');
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 stopped by a signal; 2 bad usage, or a pipeline that does not fit its table or index; 3 a store is ' +
+        'unreachable when the watch starts, or refused the credentials or a request; 6 another watcher holds a pipeline, ' +
+        'or this watcher lost its lease (taken over, or not renewable for a whole TTL); 70 an internal error.',
+    );
   addConfigOption(cmd);
   cmd.action(async (flags: WatchFlags) => {
     const config = await loadCliConfig(ctx, flags.config);
@@ -54,6 +63,7 @@ export function watchCommand(ctx: CliContext): Command {
             : syncPipelineIncremental(stores, p, { last: true }, runOptions(signal)),
       })),
     );
+    const reason = (e: unknown) => redactText(e instanceof Error ? e.message : String(e), ctx.secrets);
     try {
       log.info({ owner, pipelines: pipelines.map((p) => p.name) }, 'watch started');
       const { rounds } = await watch(steps, stores.state, {
@@ -65,6 +75,12 @@ export function watchCommand(ctx: CliContext): Command {
           if (r.read > 0 || r.failed > 0) {
             log.info({ pipeline: step.pipeline, direction: step.direction, read: r.read, indexed: r.indexed, unchanged: r.unchanged, failed: r.failed, watermark: r.watermark }, 'changes applied');
           }
+        },
+        onRetry: (step, error, { attempt, delayMs }) => {
+          log.warn({ pipeline: step.pipeline, direction: step.direction, attempt, retryInMs: delayMs, error: reason(error) }, 'store unavailable; retrying the step');
+        },
+        onRenewError: (pipeline, error) => {
+          log.warn({ pipeline, error: reason(error) }, 'lease renewal failed; retrying');
         },
       });
       log.info({ rounds }, 'watch stopped');

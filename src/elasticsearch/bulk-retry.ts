@@ -1,0 +1,54 @@
+/**
+ * Whole bulk requests retried with backoff. The client's transport retries connection errors and
+ * 502/503/504 a few times in quick succession, and the bulk helper retries single items refused
+ * with 429; but a whole request answered 429 (a cluster shedding load) or failing for longer
+ * than the transport's quick retries (a node restarting) would end the helper, and the run, at
+ * once. Bulk writes here are idempotent (external versions), so sending a request again is safe:
+ * under a 429 storm or a short outage a run slows down instead of failing, and it stops with
+ * STORE_UNAVAILABLE only when the cluster stays unavailable for the whole retry budget.
+ */
+import { errors } from '@elastic/elasticsearch';
+import type { ElasticsearchClient } from './client.js';
+
+export interface BulkRetryOptions {
+  /** Retries of one request after the transport's own (default 5, as elasticsearch.maxRetries). */
+  readonly retries?: number;
+  /** First wait; doubles per retry, with jitter, capped at `maxBackoffMs` (defaults 1 s, 30 s). */
+  readonly backoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /** Told about each retry (for logs and counters). */
+  readonly onRetry?: (attempt: number, waitMs: number, error: unknown) => void;
+}
+
+/** Request failures worth sending again: overload, server errors, a node unreachable or slow. */
+export function isRetryable(error: unknown): boolean {
+  if (error instanceof errors.ResponseError) {
+    const status = error.statusCode ?? 0;
+    return status === 429 || status >= 500;
+  }
+  return error instanceof errors.ConnectionError || error instanceof errors.TimeoutError || error instanceof errors.NoLivingConnectionsError;
+}
+
+/**
+ * A client (sharing the connection pool) whose `bulk` retries as described; its `helpers.bulk`
+ * uses that `bulk`. Other calls are the client's own.
+ */
+export function withBulkRetry(client: ElasticsearchClient, options: BulkRetryOptions = {}): ElasticsearchClient {
+  const { retries = 5, backoffMs = 1000, maxBackoffMs = 30_000 } = options;
+  const child = client.child({});
+  const bulk = child.bulk.bind(child) as (...args: unknown[]) => Promise<unknown>;
+  const retrying = async (...args: unknown[]): Promise<unknown> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await bulk(...args);
+      } catch (error) {
+        if (attempt > retries || !isRetryable(error)) throw error;
+        const wait = Math.round(Math.min(maxBackoffMs, backoffMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
+        options.onRetry?.(attempt, wait, error);
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  };
+  Object.defineProperty(child, 'bulk', { value: retrying, configurable: true, writable: true });
+  return child;
+}
