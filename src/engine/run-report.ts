@@ -119,7 +119,7 @@ export function summarise(r: RunReport): string {
   }
   if (r.resumedSpans > 0) line += `\n  resumed: ${r.resumedSpans} of ${r.totalSpans} token ranges were already done`;
   if (r.interrupted) line += '\n  interrupted: progress is saved, the next run resumes';
-  for (const p of r.inputProblems.slice(0, 20)) line += `\n  line ${p.line}: ${p.kind} ${JSON.stringify(p.text)}: ${p.reason}`;
+  for (const p of r.inputProblems.slice(0, 20)) line += `\n  line ${p.line}: ${p.kind} ${JSON.stringify(shorten(p.text))}: ${p.reason}`;
   if (r.inputProblems.length > 20) line += `\n  ... and ${r.inputProblems.length - 20} more (see --report)`;
   if (r.samples) {
     for (const [action, ids] of Object.entries(r.samples)) if (ids.length) line += `\n  ${action}: ${ids.join(', ')}${ids.length === 10 ? ', ...' : ''}`;
@@ -127,4 +127,9 @@ export function summarise(r: RunReport): string {
   if (r.planFile) line += `\n  every id per action: ${r.planFile}`;
   if (r.failed > 0 && r.failureLedger) line += `\n  failures written to ${r.failureLedger}`;
   return line;
+}
+
+/** A text cut to a line's worth for summaries (the report file keeps it whole). */
+function shorten(text: string, max = 120): string {
+  return text.length > max ? `${text.slice(0, max)}... (${text.length} characters)` : text;
 }

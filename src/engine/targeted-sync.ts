@@ -48,7 +48,9 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
   counters.malformed = problems.filter((p) => p.kind === 'malformed').length;
   counters.duplicates = problems.filter((p) => p.kind === 'duplicate').length;
 
-  const target = await sink.prepare({ create: !dryRun });
+  // The index is created only once something is to be written to it (after the guard): a run
+  // stopped by --max-changes, or with nothing to write, leaves the target as it found it.
+  let target = await sink.prepare({ create: false });
   // Read and plan everything first: the guard must see the whole change before any write.
   const batches: PlannedBatch[] = [];
   const found = new Set<string>();
@@ -70,7 +72,8 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
   const writes = batches.reduce((n, b) => n + b.planned.filter((p) => p.action !== 'unchanged').length, 0);
   const changes = writes + deletes.length;
 
-  const outcomes: Record<string, IdOutcome> | undefined = options.collectOutcomes ? {} : undefined;
+  // No prototype: an id such as "__proto__" is a key like any other.
+  const outcomes: Record<string, IdOutcome> | undefined = options.collectOutcomes ? (Object.create(null) as Record<string, IdOutcome>) : undefined;
   if (outcomes) {
     for (const p of problems) outcomes[p.text] = { status: p.kind === 'duplicate' ? 'duplicate' : p.kind === 'missing' ? 'missing' : 'malformed', reason: p.reason };
     for (const b of batches) for (const p of b.planned) outcomes[p.record.id] = p.action === 'unchanged' ? { status: 'unchanged' } : { status: `planned-${p.action}` };
@@ -131,6 +134,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
         });
       }
     }
+    if (!target.exists && writes > 0) target = { ...(await sink.prepare({ create: true })), empty: true };
     await applyPlanned(fromArray(batches), deletes, {
       pipeline,
       sink,

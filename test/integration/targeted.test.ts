@@ -16,6 +16,7 @@ const ledger = join(dir, 'failures.ndjson');
 
 const reportOf = (file: string) => (JSON.parse(readFileSync(file, 'utf8')) as { reports: Record<string, unknown>[] }).reports[0]!;
 const count = async (index: string) => {
+  if (!(await es.indices.exists({ index }))) return 0; // a run that writes nothing creates no index
   await es.indices.refresh({ index });
   return (await es.count({ index })).count;
 };
