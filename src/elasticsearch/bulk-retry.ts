@@ -18,6 +18,8 @@ export interface BulkRetryOptions {
   readonly maxBackoffMs?: number;
   /** Told about each retry (for logs and counters). */
   readonly onRetry?: (attempt: number, waitMs: number, error: unknown) => void;
+  /** Whether the run is stopping: then a failed request is not sent again (nor waited for). */
+  readonly stopping?: () => boolean;
 }
 
 /** Request failures worth sending again: overload, server errors, a node unreachable or slow. */
@@ -42,13 +44,19 @@ export function withBulkRetry(client: ElasticsearchClient, options: BulkRetryOpt
       try {
         return await bulk(...args);
       } catch (error) {
-        if (attempt > retries || !isRetryable(error)) throw error;
+        if (attempt > retries || !isRetryable(error) || options.stopping?.()) throw error;
         const wait = Math.round(Math.min(maxBackoffMs, backoffMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
         options.onRetry?.(attempt, wait, error);
-        await new Promise((resolve) => setTimeout(resolve, wait));
+        await sleepUnlessStopping(wait, options.stopping);
       }
     }
   };
   Object.defineProperty(child, 'bulk', { value: retrying, configurable: true, writable: true });
   return child;
+}
+
+/** Sleeps `ms`, checking `stopping` every 100 ms so a stop is not held up by a long backoff. */
+async function sleepUnlessStopping(ms: number, stopping: (() => boolean) | undefined): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end && !stopping?.()) await new Promise((resolve) => setTimeout(resolve, Math.min(100, end - Date.now())));
 }

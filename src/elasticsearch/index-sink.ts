@@ -35,10 +35,12 @@ export class ElasticsearchIndexSink implements DocumentSink {
 
   /** The same client, with whole bulk requests retried with backoff (bulk-retry.ts). */
   private readonly writer: ElasticsearchClient;
+  /** The stop signal of the latest write: retries end once it aborts. */
+  private stop: AbortSignal | undefined;
 
   constructor(client: ElasticsearchClient, options: IndexSinkOptions) {
     this.client = client;
-    this.writer = withBulkRetry(client, options.bulkRetry);
+    this.writer = withBulkRetry(client, { ...options.bulkRetry, stopping: () => this.stop?.aborted ?? false });
     this.options = options;
   }
 
@@ -104,8 +106,9 @@ export class ElasticsearchIndexSink implements DocumentSink {
     return new Map(docs.map((d) => [d._id, d._source ?? {}]));
   }
 
-  async write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<void> {
+  async write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void, options: { signal?: AbortSignal } = {}): Promise<void> {
     const { index, metaField, bulk } = this.options;
+    this.stop = options.signal;
     // Ops sent and not yet answered, by id, so each answer reaches the op it belongs to.
     const inFlight = new Map<string, WriteOp[]>();
     const settle = (id: string, outcome: (op: WriteOp) => WriteOutcome) => {
@@ -131,23 +134,35 @@ export class ElasticsearchIndexSink implements DocumentSink {
           // and `external` (strictly greater) refuses it when the document moved past that version.
           // So a late copy of the deleted row (at most that version) is refused while the index
           // remembers the delete, and a document written meanwhile survives.
-          if (op.kind === 'delete') return { delete: { _index: index, _id: op.id, version: op.version + 1, version_type: 'external' } };
+          if (op.kind === 'delete') return { delete: { _index: index, _id: op.id, version: deleteVersion(op), version_type: 'external' } };
           // The document was serialised once by the planner; its metadata is spliced in as text.
-          return [{ index: { _index: index, _id: op.id, version: op.version, version_type: 'external_gte' } }, withMeta(op.json, metaField, op.meta)];
+          // A creation refuses an equal version too (see WriteOp 'index' strict).
+          const versionType = op.strict ? 'external' : 'external_gte';
+          return [{ index: { _index: index, _id: op.id, version: op.version, version_type: versionType } }, withMeta(op.json, metaField, op.meta)];
         },
         onSuccess: ({ result }) => {
           const item = (result.index ?? result.delete)!;
           settle(item._id!, (op) => (op.kind === 'delete' ? { kind: 'deleted' } : { kind: 'written', created: item.result === 'created' }));
         },
         onDrop: (dropped) => {
-          const action = dropped.operation as { index?: { _id: string }; delete?: { _id: string } };
-          const id = (action.index ?? action.delete)!._id;
+          const action = dropped.operation as { index?: { _id?: string }; delete?: { _id?: string } } | null;
+          // The helper can hand over a line that is no action (it pairs lines when it gives up on
+          // 429s): that op stays unanswered, and is reported as such below.
+          const id = (action?.index ?? action?.delete)?._id;
+          if (id === undefined) return;
+          // (A delete sent again after its first try applied meets its own tombstone and is counted
+          // as refused: a 409 does not tell a tombstone from a document at the same version.)
           settle(id, (op) => (op.kind === 'delete' && dropped.status === 404 ? { kind: 'deleted' } : outcomeOf(dropped.status, dropped.error)));
         },
       });
     } catch (cause) {
       throw elasticsearchError(cause, this.options.where);
     }
+    // Every op sent has an answer, or is taken as refused for the moment (written again later).
+    for (const [id, queue] of inFlight) {
+      for (const op of queue) onOutcome(op, { kind: 'rejected', errorClass: 'transient', errorType: 'no_answer', reason: `the bulk request gave no answer for ${id}` });
+    }
+    inFlight.clear();
   }
 
   async refresh(): Promise<void> {
@@ -176,6 +191,15 @@ export class ElasticsearchIndexSink implements DocumentSink {
       throw elasticsearchError(cause, this.options.where);
     }
   }
+}
+
+/**
+ * The external version of a delete: above the version it was decided on (so a late copy of the
+ * row at that version is refused while the index remembers the delete), and at least the time the
+ * row was confirmed gone (so a copy read before then is refused too).
+ */
+function deleteVersion(op: WriteOp & { kind: 'delete' }): number {
+  return Math.max(op.version + 1, op.notBefore ?? 0);
 }
 
 function withPendingSettings(mapping: Record<string, unknown>, pending: Record<string, unknown>): Record<string, unknown> {

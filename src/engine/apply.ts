@@ -48,7 +48,7 @@ const MAX_BACKOFF_MS = 30_000;
 
 export async function applyPlanned(
   planned: AsyncIterable<PlannedBatch>,
-  deletes: readonly { id: string; version: number }[],
+  deletes: readonly { id: string; version: number; notBefore?: number }[],
   ctx: ApplyContext,
 ): Promise<void> {
   const { counters, checkpoints } = ctx;
@@ -70,7 +70,8 @@ export async function applyPlanned(
           counters.unchanged += 1;
           continue;
         }
-        const op = indexOp(p.record.id, p.version, p.json, { ...p.record.meta, digest: p.digest });
+        if (transient.length >= MAX_TRANSIENT_HELD) throw tooManyRefused(ctx.pipeline, transient);
+        const op = indexOp(p.record.id, p.version, p.json, { ...p.record.meta, digest: p.digest }, p.action === 'create');
         if (p.action === 'create') creations.add(op);
         if (ticket) {
           ticket.pending += 1;
@@ -81,7 +82,6 @@ export async function applyPlanned(
       if (ticket) checkpoints!.seal(ticket);
       ctx.onBatch?.();
     }
-    for (const d of deletes) yield { kind: 'delete', id: d.id, version: d.version };
   }
 
   const settle = (op: WriteOp) => {
@@ -135,12 +135,18 @@ export async function applyPlanned(
     ctx.onOutcome?.(op, outcome);
   };
 
-  await ctx.sink.write(throttle(ops(), ctx.throttle ?? {}, ctx.clock, ctx.signal), onOutcome);
+  await ctx.sink.write(throttle(ops(), ctx.throttle ?? {}, ctx.clock, ctx.signal), onOutcome, { signal: ctx.signal });
+  // Deletes in requests of their own (a bulk request of only deletes is answered item by item as
+  // any other; mixed with documents, the client's helper mis-pairs its lines when it gives up).
+  if (deletes.length > 0) {
+    const deleteOps: WriteOp[] = deletes.map((d) => ({ kind: 'delete', id: d.id, version: d.version, ...(d.notBefore !== undefined ? { notBefore: d.notBefore } : {}) }));
+    await ctx.sink.write(fromArray(deleteOps), onOutcome, { signal: ctx.signal });
+  }
   const retry = ctx.transientRetry ?? DEFAULT_TRANSIENT_RETRY;
   const clock = ctx.clock ?? systemClock;
   for (let attempt = 1; transient.length > 0 || refused.length > 0; ) {
     if (refused.length > 0) {
-      await recreate(refused.splice(0), ctx, count, settle, (op, reason) => transient.push({ op, reason }));
+      await recreate(refused.splice(0), ctx, count, settle, creations, (op, reason) => transient.push({ op, reason }));
       continue;
     }
     if (attempt >= retry.attempts || ctx.signal?.aborted) {
@@ -156,8 +162,21 @@ export async function applyPlanned(
     attempt += 1;
     const again = transient.map((t) => t.op);
     transient = [];
-    await ctx.sink.write(fromArray(again), onOutcome);
+    await ctx.sink.write(fromArray(again), onOutcome, { signal: ctx.signal });
   }
+}
+
+/**
+ * Refusals held for a retry at the end of the pass stall every checkpoint behind them and hold
+ * their documents in memory: past this many, the run stops at once (exit 3), progress saved.
+ */
+const MAX_TRANSIENT_HELD = 1000;
+
+function tooManyRefused(pipeline: string, transient: readonly { reason: string }[]): CesyncError {
+  return new CesyncError(
+    'STORE_UNAVAILABLE',
+    `${pipeline}: ${transient.length} documents were refused as overloaded or failing (${transient[0]?.reason ?? ''}); stopping before more pile up. Saved progress stays before them; the next run writes them`,
+  );
 }
 
 /**
@@ -172,6 +191,7 @@ async function recreate(
   ctx: ApplyContext,
   count: (op: WriteOp, outcome: WriteOutcome) => void,
   settle: (op: WriteOp) => void,
+  creations: Set<WriteOp>,
   retryLater: (op: WriteOp, reason: string) => void,
 ): Promise<void> {
   const present = await ctx.sink.lookup(refused.map((r) => r.op.id));
@@ -192,13 +212,17 @@ async function recreate(
   if (again.size === 0) return;
   await ctx.sink.write(fromArray([...again.keys()]), (op, outcome) => {
     const original = again.get(op)!;
-    if (outcome.kind === 'rejected' && outcome.errorClass === 'transient') return retryLater(original, `${outcome.errorType}: ${outcome.reason}`);
+    if (outcome.kind === 'rejected' && outcome.errorClass === 'transient') {
+      // Still a creation: its next refusal by the tombstone comes back here.
+      creations.add(original);
+      return retryLater(original, `${outcome.errorType}: ${outcome.reason}`);
+    }
     count(original, outcome);
     settle(original);
   });
 }
 
-function indexOp(id: string, version: number, json: string, meta: Readonly<Record<string, unknown>>): WriteOp & { kind: 'index' } {
-  return { kind: 'index', id, version, json, meta: { ...meta, version, hv: versionHash(id, version) } };
+function indexOp(id: string, version: number, json: string, meta: Readonly<Record<string, unknown>>, strict = false): WriteOp & { kind: 'index' } {
+  return { kind: 'index', id, version, json, meta: { ...meta, version, hv: versionHash(id, version) }, ...(strict ? { strict } : {}) };
 }
 

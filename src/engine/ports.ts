@@ -87,9 +87,11 @@ export interface DocumentSink {
   /**
    * Applies every op with a version guard and calls `onOutcome` exactly once per op, as the
    * target acknowledges or refuses it. Resolves when every op has an outcome; rejects when a
-   * request fails after retries (ops without an outcome then were not acknowledged).
+   * request fails after retries (ops without an outcome then were not acknowledged). An op the
+   * target did not answer for is given a transient rejection, never left without an outcome.
+   * `signal`: once it aborts, failed requests are no longer retried (the writes in flight finish).
    */
-  write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void): Promise<void>;
+  write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void, options?: { signal?: AbortSignal }): Promise<void>;
   /** Makes acknowledged writes visible to search, and ends any initial-load tuning. */
   refresh(): Promise<void>;
 }

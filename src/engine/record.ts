@@ -52,16 +52,25 @@ export type WriteOp =
       readonly json: string;
       /** Stored with the document (digest, token), under the sink's metadata field. */
       readonly meta: Readonly<Record<string, unknown>>;
+      /**
+       * Refuse an equal version too (a planned creation): a document that appeared at the same
+       * version meanwhile may hold newer content under an unchanged WRITETIME, so it is not
+       * overwritten blindly; the refusal goes through the re-creation check instead.
+       */
+      readonly strict?: boolean;
     }
   | {
       /**
        * Delete, unless the target holds a version newer than `version` (the version the delete was
        * decided on). The delete itself must outrank `version`, so that a late write of a copy at
-       * `version` or older does not bring the document back.
+       * `version` or older does not bring the document back; and, when given, `notBefore` (the
+       * time in microseconds at which the row was confirmed gone), so that a copy of the row read
+       * before that moment cannot either.
        */
       readonly kind: 'delete';
       readonly id: string;
       readonly version: number;
+      readonly notBefore?: number;
     };
 
 /** Why the target refused a single document. */

@@ -63,11 +63,16 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
   const missing = input.keys.filter((k) => !found.has(k.id));
   counters.missing = missing.length;
   for (const k of missing) problems.push({ line: input.lines.get(k.id) ?? 0, kind: 'missing', text: k.id, reason: 'no row with this key' });
-  const deletes: { id: string; version: number }[] = [...(options.alsoDelete ?? [])];
+  const deletes: { id: string; version: number; notBefore?: number }[] = [...(options.alsoDelete ?? [])];
   if (options.deleteMissing && missing.length > 0 && target.exists) {
-    // Guarded by the version the index holds now: a document written meanwhile survives.
+    // The version the index holds is looked up first, then the rows are read once more: only ids
+    // still without a row are deleted, and only at what the index held before that read. A row
+    // written meanwhile is found by the second read; a document written after the lookup has a
+    // newer version and survives the delete (see WriteOp 'delete').
     const stored = await sink.lookup(missing.map((k) => k.id));
-    for (const [id, s] of stored) deletes.push({ id, version: s.version });
+    const decidedAt = (deps.now ?? Date.now)() * 1000;
+    const still = await reread([...stored.keys()]);
+    for (const [id, s] of stored) if (!still.has(id)) deletes.push({ id, version: s.version, notBefore: decidedAt });
   }
   const writes = batches.reduce((n, b) => n + b.planned.filter((p) => p.action !== 'unchanged').length, 0);
   const changes = writes + deletes.length;

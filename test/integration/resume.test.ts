@@ -52,11 +52,13 @@ const doneShare = async () => {
  * pace is observed at every step whatever the machine's speed; the kill points are what the test
  * sees in the state store, never guessed times.
  */
-async function runAndKill(killAt: number): Promise<{ killed: boolean; countAtKill: number }> {
+async function runAndKill(killAt: number): Promise<{ killed: boolean; countAtKill: number; stderr?: string }> {
   const child = spawn(process.execPath, ['bin/cesync.js', 'sync', '--config', configFile, '--quiet', '--rate', String(Math.round(ROWS / 12))], {
     env: { ...process.env, ...testEnv() },
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   let done = false;
   void exited.then(() => (done = true));
@@ -71,7 +73,7 @@ async function runAndKill(killAt: number): Promise<{ killed: boolean; countAtKil
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return { killed: false, countAtKill: await doneShare() };
+  return { killed: false, countAtKill: await doneShare(), stderr };
 }
 
 async function syncJson(args: string[] = []) {
@@ -84,7 +86,7 @@ it('resumes after kill -9 at several points and loses no row', async () => {
   const kills = [];
   for (const killAt of [0.2, 0.5, 0.8]) {
     const k = await runAndKill(killAt);
-    expect(k.killed, `the sync finished before ${killAt * 100}% of the table`).toBe(true);
+    expect(k.killed, `the sync finished before ${killAt * 100}% of the table: ${k.stderr ?? ''}`).toBe(true);
     const status = await runCli(['status', '--config', configFile, '--json']);
     const state = JSON.parse(status.stdout).pipelines[0] as { status: string; spansDone: number; spansTotal: number };
     expect(state.status).toBe('running'); // killed: it never got to say otherwise

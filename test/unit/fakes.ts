@@ -40,16 +40,16 @@ export class MemoryIndex implements DocumentSink {
         this.transient.set(op.id, left - 1);
         onOutcome(op, { kind: 'rejected', errorClass: 'transient', errorType: 'es_rejected_execution_exception', reason: 'rejected execution' });
       } else if (op.kind === 'delete') {
-        // Like the sink: a tombstone one above the version decided on, refused if the document is newer.
+        // Like the sink: a tombstone above the version decided on (and at least notBefore), refused if the document is newer.
         if (cur && cur.version > op.version) onOutcome(op, { kind: 'conflict', currentVersion: cur.version });
         else {
           this.docs.delete(op.id);
-          this.tombstones.set(op.id, op.version + 1);
+          this.tombstones.set(op.id, Math.max(op.version + 1, op.notBefore ?? 0));
           onOutcome(op, { kind: 'deleted' });
         }
       } else if (this.reject.has(op.id)) {
         onOutcome(op, { kind: 'rejected', errorClass: 'mapping', errorType: 'document_parsing_exception', reason: 'bad value' });
-      } else if (cur && cur.version > op.version) onOutcome(op, { kind: 'conflict', currentVersion: cur.version });
+      } else if (cur && (cur.version > op.version || (op.strict && cur.version === op.version))) onOutcome(op, { kind: 'conflict', currentVersion: cur.version });
       else if (!cur && (this.tombstones.get(op.id) ?? 0) > op.version) onOutcome(op, { kind: 'conflict', currentVersion: this.tombstones.get(op.id) });
       else {
         this.tombstones.delete(op.id);

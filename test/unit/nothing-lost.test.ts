@@ -182,6 +182,21 @@ describe('a write at the version the index holds is confirmed against the row', 
   });
 });
 
+describe('a creation does not overwrite a document that appeared at the same version', () => {
+  it('written meanwhile with other content under the same WRITETIME: the creation is refused', async () => {
+    const index = new MemoryIndex();
+    const prepare = index.prepare.bind(index);
+    index.prepare = async () => {
+      const r = await prepare(); // empty: no lookups, every record a creation
+      index.docs.set('k', { version: 10, body: { id: 'k', x: 'B (a column set to null at the same version)' }, meta: {} });
+      return r;
+    };
+    const r = await fullSync({ source: memorySource([rec('k', 10, 'A')]), sink: index, failures: new MemoryFailureLedger() }, { pipeline: 'p', index: 'i' });
+    expect(r).toMatchObject({ indexed: 0, unchanged: 1 });
+    expect(index.docs.get('k')!.body.x).toMatch(/^B/);
+  });
+});
+
 describe('deletes never resurrect', () => {
   it('a late copy of a deleted row does not bring its document back', async () => {
     const row = rec('k', 10);
@@ -217,7 +232,25 @@ describe('deletes never resurrect', () => {
       { source: gone, sink: index, failures: new MemoryFailureLedger() },
       { pipeline: 'p', index: 'i', input, deleteMissing: true, alsoDelete: [{ id: 'b', version: 9 }] },
     );
-    expect(index.tombstones.get('a')).toBe(11);
+    // Above the version decided on, and no lower than the moment the row was confirmed gone.
+    expect(index.tombstones.get('a')).toBeGreaterThan(10);
+    expect(index.tombstones.get('a')).toBeGreaterThanOrEqual(Date.now() * 1000 - 60_000_000);
     expect(index.docs.has('b')).toBe(true);
+  });
+
+  it('a row written between the read and the delete is not deleted (the missing ids are read again)', async () => {
+    const index = indexOf([rec('k', 10)]);
+    const source = memorySource([]);
+    const read = source.read.bind(source);
+    let reads = 0;
+    source.read = (keys, options) => {
+      // The first read finds no row; then the application writes it again.
+      if (++reads === 2) source.rows.set('k', rec('k', 50, 'written again'));
+      return read(keys, options);
+    };
+    const input = parseKeyInputs([{ line: 1, fields: ['k'] }], source);
+    const r = await targetedSync({ source, sink: index, failures: new MemoryFailureLedger() }, { pipeline: 'p', index: 'i', input, deleteMissing: true });
+    expect(r.deleted).toBe(0);
+    expect(index.docs.has('k')).toBe(true);
   });
 });
