@@ -7,6 +7,9 @@
  * mapped as `date` holds milliseconds: its bounds are rounded inwards to whole milliseconds and
  * its values multiplied by 1000.
  *
+ * The index is refreshed before the point in time is opened, so every document acknowledged
+ * before the run is read, whatever the index's refresh interval.
+ *
  * Documents sharing one version come in `_shard_doc` order, not id order: `from.id` does not
  * skip anything, every document at `from.version` is returned again (writing it again is
  * harmless: the stores keep the newest version).
@@ -69,6 +72,10 @@ export class ElasticsearchChangeFeed implements ChangeFeed {
     const range = unit === 'ms' ? { gte: Math.ceil(from.version / 1000), lte: Math.floor(to / 1000), format: 'epoch_millis' } : { gte: from.version, lte: to };
     if (range.gte > range.lte) return;
     const size = options.pageSize ?? this.options.pageSize ?? 1000;
+    // Everything acknowledged so far becomes searchable first: a document written before this run
+    // but not yet refreshed would otherwise be behind the point in time, and the watermark would
+    // pass it for good (the window's end is now minus the safety lag, not the last refresh).
+    await this.call(() => this.client.indices.refresh({ index }, { signal: options.signal }));
     const pit = await this.call(() => this.client.openPointInTime({ index, keep_alive: KEEP_ALIVE }, { signal: options.signal }));
     let pitId = pit.id;
     try {

@@ -149,3 +149,27 @@ describe('a new two-way pipeline', () => {
     }
   });
 });
+
+describe('the way back', () => {
+  it('reads documents acknowledged but not yet searchable (an index refreshed every 30 s)', async () => {
+    await cql.execute(`CREATE TABLE IF NOT EXISTS ${KS}.slow (id text PRIMARY KEY, body text, v bigint)`);
+    await deleteIndex(es, 'both_slow');
+    await cql.execute('DELETE FROM cesync.watermarks WHERE pipeline = ?', ['slow'], { prepare: true }).catch(() => undefined);
+    const file = writeConfig(
+      tempDir(),
+      rawConfig([
+        { name: 'slow', keyspace: KS, table: 'slow', index: 'both_slow', direction: 'both', elasticsearchVersionField: 'v', indexSettings: { refresh_interval: '30s' }, incremental: { safetyLagMs: 300 } },
+      ]),
+    );
+    const first = await runCli(['sync', '--config', file, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    const v = nextVersion();
+    await es.index({ index: 'both_slow', id: 's1', version: v, version_type: 'external', document: { id: 's1', body: 'written in elasticsearch', v } });
+    await new Promise((r) => setTimeout(r, 700)); // older than the safety lag, long before the next refresh
+    const back = await runCli(['sync', '--config', file, '--json', '--since', 'last', '--direction', 'to-cassandra']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout).reports[0]).toMatchObject({ direction: 'to-cassandra', read: 1, indexed: 1 });
+    const row = (await cql.execute(`SELECT body FROM ${KS}.slow WHERE id = 's1'`)).first();
+    expect(row?.['body']).toBe('written in elasticsearch');
+  });
+});
