@@ -12,6 +12,15 @@ import { dirname, join } from 'node:path';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
+// A stop signal before the CLI handles signals itself (while this file and the CLI load):
+// nothing was done yet, so it ends as interrupted (exit 4), not killed by the signal.
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM'];
+const early = (signal) => {
+  process.stderr.write(`\ncesync: ${signal} before anything was started; nothing was done\n`);
+  process.exit(4);
+};
+for (const s of STOP_SIGNALS) process.on(s, early);
+
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = dirname(dirname(SELF));
 const EXIT_USAGE = 2;
@@ -94,16 +103,12 @@ async function runCli() {
     throw e;
   });
   if (rerun && process.send) reportSignalsToParent();
-  // A stop signal while the CLI loads, before it handles signals itself: nothing was done yet,
-  // so it ends as interrupted (exit 4), not killed by the signal.
-  const early = (signal) => {
-    process.stderr.write(`\ncesync: ${signal} before anything was started; nothing was done\n`);
-    process.exit(4);
-  };
-  for (const s of ['SIGINT', 'SIGTERM']) process.on(s, early);
   const { main } = await import(pathToFileURL(entry).href);
-  for (const s of ['SIGINT', 'SIGTERM']) process.off(s, early);
+  for (const s of STOP_SIGNALS) process.off(s, early);
   process.exitCode = await main(process.argv.slice(2));
+  // The work is done and the process is closing its connections: a stop signal now ends it with
+  // the exit code it has, rather than as killed.
+  for (const s of STOP_SIGNALS) process.on(s, () => process.exit(process.exitCode));
 }
 
 /**
@@ -111,6 +116,7 @@ async function runCli() {
  * shared) and ends as it ends: with its exit code, or killed by the same signal.
  */
 function runUnder(runtime) {
+  for (const s of STOP_SIGNALS) process.off(s, early); // signals are relayed to the child from here on
   const env = { ...process.env, [RERUN_MARK]: '1' };
   delete env[TEST_VERSION];
   const child = spawn(runtime, [...process.execArgv, SELF, ...process.argv.slice(2)], {

@@ -54,20 +54,22 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts the command and stops it with `signal` once `ready()` holds (something the test observes:
- * progress saved, a count reached) and a further `delayMs` has passed. Returns how it ended and
- * whether the signal arrived before the command finished by itself.
+ * progress saved, a count reached) and a further `delayMs` has passed. Returns how it ended,
+ * whether the signal was sent (`sent`), and whether it stopped the command (`stopped`): a command
+ * that still ended with exit code 0 had finished its work by the time the signal arrived.
  */
 export async function runAndStop(
   args: readonly string[],
   signal: NodeJS.Signals,
   delayMs: number,
   ready: () => Promise<boolean> = async () => true,
-): Promise<Finished & { stopped: boolean }> {
+): Promise<Finished & { sent: boolean; stopped: boolean }> {
   const run = start(args);
   while (!run.exited() && !(await ready())) await sleep(50);
   const deadline = Date.now() + delayMs;
   while (!run.exited() && Date.now() < deadline) await sleep(Math.min(25, deadline - Date.now()));
-  const stopped = !run.exited();
-  if (stopped) run.kill(signal);
-  return { ...(await run.done), stopped };
+  const sent = !run.exited();
+  if (sent) run.kill(signal);
+  const res = await run.done;
+  return { ...res, sent, stopped: sent && !(res.code === 0 && res.signal === null) };
 }
