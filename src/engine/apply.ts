@@ -70,7 +70,7 @@ export async function applyPlanned(
           counters.unchanged += 1;
           continue;
         }
-        if (transient.length >= MAX_TRANSIENT_HELD) throw tooManyRefused(ctx.pipeline, transient);
+        if (transient.length >= MAX_TRANSIENT_HELD) throw refusedError(ctx.pipeline, transient, 'and more pile up');
         const op = indexOp(p.record.id, p.version, p.json, { ...p.record.meta, digest: p.digest }, p.action === 'create');
         if (p.action === 'create') creations.add(op);
         if (ticket) {
@@ -139,8 +139,7 @@ export async function applyPlanned(
   // Deletes in requests of their own (a bulk request of only deletes is answered item by item as
   // any other; mixed with documents, the client's helper mis-pairs its lines when it gives up).
   if (deletes.length > 0) {
-    const deleteOps: WriteOp[] = deletes.map((d) => ({ kind: 'delete', id: d.id, version: d.version, ...(d.notBefore !== undefined ? { notBefore: d.notBefore } : {}) }));
-    await ctx.sink.write(fromArray(deleteOps), onOutcome, { signal: ctx.signal });
+    await ctx.sink.write(fromArray(deletes.map((d): WriteOp => ({ kind: 'delete', ...d }))), onOutcome, { signal: ctx.signal });
   }
   const retry = ctx.transientRetry ?? DEFAULT_TRANSIENT_RETRY;
   const clock = ctx.clock ?? systemClock;
@@ -149,15 +148,8 @@ export async function applyPlanned(
       await recreate(refused.splice(0), ctx, count, settle, creations, (op, reason) => transient.push({ op, reason }));
       continue;
     }
-    if (attempt >= retry.attempts || ctx.signal?.aborted) {
-      const n = transient.length;
-      const what = `${n} document${n === 1 ? ' was' : 's were'} refused as overloaded or failing (${transient[0]!.reason})`;
-      if (ctx.signal?.aborted) throw interrupted(`${what}, and they were to be written again`);
-      throw new CesyncError(
-        'STORE_UNAVAILABLE',
-        `${ctx.pipeline}: ${what} ${attempt} times; they were not acknowledged, so saved progress stays before them and the next run writes them`,
-      );
-    }
+    if (ctx.signal?.aborted) throw interrupted(`${refusedText(transient)}, and they were to be written again`);
+    if (attempt >= retry.attempts) throw refusedError(ctx.pipeline, transient, `${attempt} times`);
     await clock.sleep(Math.min(MAX_BACKOFF_MS, retry.backoffMs * 2 ** (attempt - 1)), ctx.signal);
     attempt += 1;
     const again = transient.map((t) => t.op);
@@ -172,10 +164,16 @@ export async function applyPlanned(
  */
 const MAX_TRANSIENT_HELD = 1000;
 
-function tooManyRefused(pipeline: string, transient: readonly { reason: string }[]): CesyncError {
+function refusedText(transient: readonly { reason: string }[]): string {
+  const n = transient.length;
+  return `${n} document${n === 1 ? ' was' : 's were'} refused as overloaded or failing (${transient[0]?.reason ?? ''})`;
+}
+
+/** The run stops on documents the target keeps refusing for the moment (`how`: how often, or why now). */
+function refusedError(pipeline: string, transient: readonly { reason: string }[], how: string): CesyncError {
   return new CesyncError(
     'STORE_UNAVAILABLE',
-    `${pipeline}: ${transient.length} documents were refused as overloaded or failing (${transient[0]?.reason ?? ''}); stopping before more pile up. Saved progress stays before them; the next run writes them`,
+    `${pipeline}: ${refusedText(transient)} ${how}; they were not acknowledged, so saved progress stays before them and the next run writes them`,
   );
 }
 

@@ -51,6 +51,7 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
       for (const e of page) if (isAfter(e, options.from) && e.version <= options.to) changes.push(e);
     }
     changes.sort(compareMarks);
+    const reread = rereadFrom(source, signal);
     for (let i = 0; i < changes.length; i += options.batchSize) {
       throwIfInterrupted(signal);
       const chunk = changes.slice(i, i + options.batchSize);
@@ -58,11 +59,11 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
       // The whole chunk is read before anything is written: the watermark passes the chunk only
       // when every one of its rows was read (or is known to be gone) and its writes acknowledged.
       const rows = await collect(source.read(keys, { signal }));
-      const planned = planBatches(fromArray(rows), sink, { lookups: target.exists && !target.empty, reread: rereadFrom(source, signal) });
+      const planned = planBatches(fromArray(rows), sink, { lookups: target.exists && !target.empty, reread });
       if (plan) {
         for await (const pb of planned) await plan.addBatch(pb, counters);
       } else {
-        await applyPlanned(planned, [], { pipeline, sink, failures, counters, throttle: options.throttle, clock: deps.clock, signal, now, reread: rereadFrom(source, signal) });
+        await applyPlanned(planned, [], { pipeline, sink, failures, counters, throttle: options.throttle, clock: deps.clock, signal, now, reread });
         mark = laterOf(mark, chunk[chunk.length - 1]!);
         if (options.saveWatermark && state) await state.saveWatermark(pipeline, 'to-elasticsearch', mark);
       }

@@ -139,7 +139,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
         });
       }
     }
-    if (!target.exists && writes > 0) target = { ...(await sink.prepare({ create: true })), empty: true };
+    if (!target.exists && writes > 0) target = await sink.prepare({ create: true });
     await applyPlanned(fromArray(batches), deletes, {
       pipeline,
       sink,

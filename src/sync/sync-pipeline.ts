@@ -75,7 +75,11 @@ export async function syncPipeline(
   pipeline: PipelineConfig,
   options: PipelineRunOptions & { readonly restart?: boolean },
 ): Promise<RunReport> {
-  const opened = await openPipeline(stores, pipeline);
+  return fullSyncOpened(stores, await openPipeline(stores, pipeline), pipeline, options);
+}
+
+/** The same, for a pipeline already opened. */
+function fullSyncOpened(stores: Stores, opened: OpenedPipeline, pipeline: PipelineConfig, options: PipelineRunOptions & { readonly restart?: boolean }): Promise<RunReport> {
   return fullSync(
     { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress, state: stores.state },
     {
@@ -112,7 +116,7 @@ export async function syncPipelineIncremental(
   const opened = await openPipeline(stores, pipeline);
   if (options.createIndex) await opened.source.createChangeIndex();
   if ('last' in start && !(await stores.state.loadWatermark(pipeline.name, 'to-elasticsearch'))) {
-    return syncPipeline(stores, pipeline, options);
+    return fullSyncOpened(stores, opened, pipeline, options);
   }
   return incrementalSync(
     { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress, state: stores.state },
