@@ -12,14 +12,24 @@ import { dirname, join } from 'node:path';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-// A stop signal before the CLI handles signals itself (while this file and the CLI load):
-// nothing was done yet, so it ends as interrupted (exit 4), not killed by the signal.
+// SIGINT and SIGTERM always have a listener here, from the first line to the exit: a signal that
+// finds none takes its default action and kills the process, even between the CLI removing its
+// own listeners and this file adding the next ones. What the listener does depends on the phase:
+// - 'loading' (this file and the CLI load): nothing was done yet, so it ends as interrupted
+//   (exit 4), not killed by the signal;
+// - 'running': the CLI's own listeners stop the work cleanly; this one does nothing;
+// - 'done' (the work is done, connections are closing): it ends with the exit code it has;
+// - 'relaying' (the run under the project's runtime): the relay forwards it; this one does nothing.
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM'];
-const early = (signal) => {
-  process.stderr.write(`\ncesync: ${signal} before anything was started; nothing was done\n`);
-  process.exit(4);
+let phase = 'loading';
+const onStopSignal = (signal) => {
+  if (phase === 'loading') {
+    process.stderr.write(`\ncesync: ${signal} before anything was started; nothing was done\n`);
+    process.exit(4);
+  }
+  if (phase === 'done') process.exit(process.exitCode);
 };
-for (const s of STOP_SIGNALS) process.on(s, early);
+for (const s of STOP_SIGNALS) process.on(s, onStopSignal);
 
 const SELF = fileURLToPath(import.meta.url);
 const ROOT = dirname(dirname(SELF));
@@ -104,11 +114,9 @@ async function runCli() {
   });
   if (rerun && process.send) reportSignalsToParent();
   const { main } = await import(pathToFileURL(entry).href);
-  for (const s of STOP_SIGNALS) process.off(s, early);
+  phase = 'running';
   process.exitCode = await main(process.argv.slice(2));
-  // The work is done and the process is closing its connections: a stop signal now ends it with
-  // the exit code it has, rather than as killed.
-  for (const s of STOP_SIGNALS) process.on(s, () => process.exit(process.exitCode));
+  phase = 'done';
 }
 
 /**
@@ -116,7 +124,7 @@ async function runCli() {
  * shared) and ends as it ends: with its exit code, or killed by the same signal.
  */
 function runUnder(runtime) {
-  for (const s of STOP_SIGNALS) process.off(s, early); // signals are relayed to the child from here on
+  phase = 'relaying'; // signals are relayed to the child from here on
   const env = { ...process.env, [RERUN_MARK]: '1' };
   delete env[TEST_VERSION];
   const child = spawn(runtime, [...process.execArgv, SELF, ...process.argv.slice(2)], {
@@ -138,6 +146,7 @@ function runUnder(runtime) {
 /** Ends this process by `signal`, as the child ended (128 + its number where it cannot be raised). */
 function dieOf(signal) {
   process.exitCode = 128 + (constants.signals[signal] ?? 0);
+  for (const s of STOP_SIGNALS) process.off(s, onStopSignal); // the signal takes its default action
   process.kill(process.pid, signal);
   setTimeout(() => process.exit(), 1000); // a signal Node.js ignores (SIGPIPE): the exit code stands
 }

@@ -69,6 +69,18 @@ export async function main(argv) {
     say({ got });
     return 4;
   }
+  if (mode === 'gap') {
+    // As the real CLI at its end: its own listeners removed, then a stop signal before the
+    // process exits (it still has work of its own: a connection closing, here a timer).
+    const on = () => {};
+    process.on('SIGTERM', on);
+    process.off('SIGTERM', on);
+    process.kill(process.pid, 'SIGTERM');
+    await new Promise((r) => setTimeout(r, 200));
+    setTimeout(() => {}, 1000);
+    setTimeout(() => process.kill(process.pid, 'SIGTERM'), 100);
+    return 3;
+  }
   if (mode === 'hang') {
     say({ ready: process.pid });
     await new Promise((r) => setTimeout(r, 20000));
@@ -203,6 +215,11 @@ describe.each(tooOldRuntimes())('on $label', (rt) => {
     },
   );
 
+  it('is never killed by a stop signal that comes after the CLI removed its own listeners', { timeout: TIMEOUT }, async () => {
+    const r = await run(rt, sandbox({ built: true, runtime: true }), ['gap']);
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 3, signal: null });
+  });
+
   it('ends by the signal that ended the CLI', { timeout: TIMEOUT }, async () => {
     const cli = start(rt, sandbox({ built: true, runtime: true }), ['hang']);
     await cli.ready();
@@ -243,6 +260,11 @@ describe('on a supported Node.js', () => {
 
   it('exits with the exit code of the CLI', { timeout: TIMEOUT }, async () => {
     expect((await run(projectRuntime, sandbox({ built: true, runtime: false }), ['exit', '5'])).code).toBe(5);
+  });
+
+  it('is never killed by a stop signal that comes after the CLI removed its own listeners', { timeout: TIMEOUT }, async () => {
+    const r = await run(projectRuntime, sandbox({ built: true, runtime: false }), ['gap']);
+    expect({ code: r.code, signal: r.signal }).toEqual({ code: 3, signal: null });
   });
 
   it('exits 0 when its output pipe closes early', { timeout: TIMEOUT }, async () => {
