@@ -6,6 +6,7 @@
  * Precedence, highest first: flags > CESYNC_* environment variables > file > defaults.
  */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { LineCounter, parse as parseYaml, YAMLError } from 'yaml';
 import type { z } from 'zod';
 import { CesyncError } from '../errors.js';
@@ -43,7 +44,7 @@ export async function loadConfig(path: string, env: Env, overrides: ConfigOverri
   } catch (cause) {
     throw new CesyncError('CONFIG_INVALID', `${path} is not valid YAML: ${yamlErrorText(cause, text, lines)}`, { cause });
   }
-  return parseConfig(raw, env, overrides, path);
+  return parseConfig(raw, env, overrides, path, dirname(resolve(path)));
 }
 
 /**
@@ -59,7 +60,11 @@ function yamlErrorText(error: unknown, text: string, lines: LineCounter): string
 }
 
 /** Validate an already-parsed document (exposed for tests and for callers that build config in code). */
-export function parseConfig(raw: unknown, env: Env, overrides: ConfigOverrides = {}, origin = 'configuration'): Readonly<Config> {
+/**
+ * `baseDir`: where relative paths of the configuration that name code of the user's (a transform
+ * module) are resolved: the directory of the configuration file, default the working directory.
+ */
+export function parseConfig(raw: unknown, env: Env, overrides: ConfigOverrides = {}, origin = 'configuration', baseDir = process.cwd()): Readonly<Config> {
   let substituted: unknown;
   try {
     substituted = substituteEnv(raw ?? {}, env, []);
@@ -72,6 +77,7 @@ export function parseConfig(raw: unknown, env: Env, overrides: ConfigOverrides =
   if (!result.success) {
     throw new CesyncError('CONFIG_INVALID', `${origin} is invalid:\n${formatIssues(result.error)}`);
   }
+  for (const p of result.data.pipelines) if (p.transform) p.transform.module = resolve(baseDir, p.transform.module);
   return deepFreeze(result.data);
 }
 

@@ -101,6 +101,29 @@ const apiSchema = z
   })
   .describe('The HTTP API of `cesync serve`.');
 
+/** How a text value is converted (docs/shaping.md). */
+const parseSchema = z
+  .union(
+    [
+      z.enum(['json', 'date', 'number', 'integer', 'boolean']),
+      z.strictObject({
+        date: z.string().min(1).describe('A Luxon format of the text, e.g. "yyyy-MM-dd HH:mm:ss:SSSZZZ".'),
+        zone: z.string().min(1).default('UTC').describe('Time zone of texts without an offset (IANA name, or UTC).'),
+      }),
+      z.strictObject({ split: z.string().min(1).describe('Separator: "a, b" becomes ["a", "b"].') }),
+    ],
+    { error: 'expected json, date, number, integer, boolean, { date: FORMAT, zone } or { split: SEPARATOR }' },
+  )
+  .describe('Converts text (each element of a list, each value of a map): json, date (ISO 8601), number, integer, boolean, { date: FORMAT, zone }, { split: SEPARATOR }.');
+
+const fieldShapeSchema = z
+  .strictObject({
+    name: z.string().min(1).optional().describe('Field name in documents (default: the column name).'),
+    parse: parseSchema.optional(),
+    default: z.unknown().optional().describe('Value written when the column is null (after parse).'),
+  })
+  .refine((f) => f.parse !== undefined || f.default !== undefined || f.name !== undefined, { message: 'give name, parse or default' });
+
 export const pipelineSchema = z
   .strictObject({
     name: z
@@ -156,9 +179,21 @@ export const pipelineSchema = z
       .describe('Settings used only when cesync creates the index (e.g. number_of_shards).'),
     throttle: throttleSchema.optional(),
     fields: z
-      .record(z.string(), z.string().min(1).nullable())
+      .record(z.string(), z.union([z.string().min(1), z.null(), fieldShapeSchema], { error: 'expected a field name, null, or { name, parse, default }' }))
       .optional()
-      .describe('Field mapping, both ways: { column: fieldName } renames a column in documents, { column: null } leaves it out (not read, not written back).'),
+      .describe(
+        'Field mapping and shaping (docs/shaping.md). { column: fieldName } renames a column in documents, { column: null } leaves it out (not read, not written back); ' +
+          '{ column: { name, parse, default } } also converts its text (parse; a list element by element, a map value by value) or fills it when null (default).',
+      ),
+    transform: z
+      .strictObject({
+        module: z
+          .string()
+          .min(1)
+          .describe('An ES module (path relative to this file) whose default export maps each shaped document to the one written: (document, { id, pipeline }) => document.'),
+      })
+      .optional()
+      .describe('Shaping that no declaration covers, by a function of your own (docs/shaping.md).'),
     direction: z
       .enum(['to-elasticsearch', 'to-cassandra', 'both'])
       .default('to-elasticsearch')
@@ -184,7 +219,25 @@ export const pipelineSchema = z
       .prefault({})
       .describe('Incremental sync (--since).'),
   })
+  .superRefine((p, ctx) => {
+    // The way back turns documents into rows: only renames and left-out fields can be undone.
+    if (p.direction === 'to-elasticsearch') return;
+    const why = irreversibleShaping(p);
+    if (why) ctx.addIssue({ code: 'custom', path: why.path, message: `direction ${p.direction} writes documents back as rows, but ${why.what} cannot be undone; only renames and left-out fields can (docs/shaping.md)` });
+  })
   .describe('One table-to-index sync.');
+
+/** The first part of a pipeline's shaping that the way back could not undo, if any. */
+function irreversibleShaping(p: { fields?: Record<string, unknown>; transform?: unknown }): { path: PropertyKey[]; what: string } | undefined {
+  if (p.transform !== undefined) return { path: ['transform'], what: 'a transform module' };
+  for (const [column, f] of Object.entries(p.fields ?? {})) {
+    if (f === null || typeof f !== 'object') continue;
+    const s = f as { parse?: unknown; default?: unknown };
+    if (s.parse !== undefined) return { path: ['fields', column, 'parse'], what: `parse of ${column}` };
+    if (s.default !== undefined) return { path: ['fields', column, 'default'], what: `the default of ${column}` };
+  }
+  return undefined;
+}
 
 export const configSchema = z
   .strictObject({
@@ -235,6 +288,8 @@ export type CassandraConfig = z.infer<typeof cassandraSchema>;
 export type ElasticsearchConfig = z.infer<typeof elasticsearchSchema>;
 export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type TlsConfig = z.infer<typeof tlsSchema>;
+export type FieldShapeConfig = z.infer<typeof fieldShapeSchema>;
+export type ParseConfig = z.infer<typeof parseSchema>;
 
 /** The JSON Schema of the configuration, for editors (YAML language servers read it). */
 export function configJsonSchema(): unknown {

@@ -9,7 +9,11 @@ type Mapping = Record<string, unknown>;
 export function indexMapping(fields: readonly FieldDescription[], metaField: string, source: string): Mapping {
   const templates: Mapping[] = [];
   const properties: Mapping = {};
-  for (const f of fields) properties[f.name] = f.key ? keyMapping(f.type) : fieldMapping(f.type, f.name, templates);
+  for (const f of fields) {
+    // Left to dynamic mapping: the index maps such a field from the first values it sees.
+    if (f.type.kind === 'dynamic' && !f.key) continue;
+    properties[f.name] = f.key ? keyMapping(f.type) : fieldMapping(f.type, f.name, templates);
+  }
   properties[metaField] = {
     properties: {
       // Digest of the content cesync wrote (write-plan.ts); token of the partition key, version and
@@ -66,6 +70,7 @@ function fieldMapping(t: FieldType, path: string, templates: Mapping[]): Mapping
     case 'map': {
       // Keys are data; every value under this path gets the value type's mapping. Keys may hold
       // dots (timestamps, e-mail addresses): `subobjects: false` keeps each key one field.
+      if (t.values.kind === 'dynamic') return { type: 'object', dynamic: true, subobjects: false };
       const leaf = t.values.kind !== 'object' && t.values.kind !== 'map' && t.values.kind !== 'opaque';
       if (leaf) {
         templates.push({ [`cesync_map_${path}`]: { path_match: `${path}.*`, mapping: fieldMapping(t.values, '', []) } });
@@ -75,5 +80,7 @@ function fieldMapping(t: FieldType, path: string, templates: Mapping[]): Mapping
     }
     case 'opaque':
       return { type: 'object', enabled: false };
+    case 'dynamic':
+      return { type: 'object', dynamic: true };
   }
 }

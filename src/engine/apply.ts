@@ -70,6 +70,12 @@ export async function applyPlanned(
           counters.unchanged += 1;
           continue;
         }
+        if (p.action === 'reject') {
+          // Nothing to send: answered here, as the target answers a document it refuses.
+          const { errorType, reason } = p.record.rejected!;
+          count(indexOp(p.record.id, p.version, '', p.record.meta ?? {}), { kind: 'rejected', errorClass: 'shape', errorType, reason });
+          continue;
+        }
         if (transient.length >= MAX_TRANSIENT_HELD) throw refusedError(ctx.pipeline, transient, 'and more pile up');
         const op = indexOp(p.record.id, p.version, p.json, { ...p.record.meta, digest: p.digest }, p.action === 'create');
         if (p.action === 'create') creations.add(op);
@@ -198,7 +204,10 @@ async function recreate(
   const again = new Map<WriteOp, WriteOp>();
   for (const { op, currentVersion } of refused) {
     const row = rows.get(op.id);
-    if (present.has(op.id) || !row) {
+    if (row?.rejected && !present.has(op.id)) {
+      count(op, { kind: 'rejected', errorClass: 'shape', ...row.rejected });
+      settle(op);
+    } else if (present.has(op.id) || !row) {
       count(op, { kind: 'conflict' });
       settle(op);
     } else {

@@ -29,7 +29,9 @@ export type FieldType =
   /** Keys known only at run time, all values of one type (maps). */
   | { readonly kind: 'map'; readonly values: FieldType }
   /** Kept in the document but not indexed: heterogeneous values such as tuples. */
-  | { readonly kind: 'opaque' };
+  | { readonly kind: 'opaque' }
+  /** Structure known only from the values (JSON parsed from text): the target maps it as it sees it. */
+  | { readonly kind: 'dynamic' };
 
 export interface FieldDescription {
   readonly name: string;

@@ -8,13 +8,14 @@ import { once } from 'node:events';
 import type { PlannedBatch } from './planner.js';
 import type { RunCounters } from './run-report.js';
 
-const COUNTER = { create: 'created', update: 'updated', unchanged: 'unchanged' } as const;
+const COUNTER = { create: 'created', update: 'updated', unchanged: 'unchanged', reject: 'failed' } as const;
 
-export type PlanFileAction = 'create' | 'update' | 'unchanged' | 'delete' | 'missing';
+/** `reject`: a row whose document could not be shaped (it would go to the failure ledger). */
+export type PlanFileAction = 'create' | 'update' | 'unchanged' | 'reject' | 'delete' | 'missing';
 
 export class PlanFile {
   private readonly stream: WriteStream | undefined;
-  readonly samples: Record<PlanFileAction, string[]> = { create: [], update: [], unchanged: [], delete: [], missing: [] };
+  readonly samples: Record<PlanFileAction, string[]> = { create: [], update: [], unchanged: [], reject: [], delete: [], missing: [] };
 
   readonly path: string | undefined;
 

@@ -10,7 +10,8 @@ import type { Reread } from './reread.js';
 import { isRemovalOf } from './removal.js';
 import { decide } from './write-plan.js';
 
-export type PlanAction = 'create' | 'update' | 'unchanged';
+/** `reject`: the row could not be made into a document (SourceRecord.rejected); nothing is written. */
+export type PlanAction = 'create' | 'update' | 'unchanged' | 'reject';
 
 export interface PlannedRecord {
   readonly action: PlanAction;
@@ -60,11 +61,16 @@ export async function* planBatches(
 ): AsyncGenerator<PlannedBatch> {
   for await (const batch of batches) {
     const records = batch.records;
-    const stored: Map<string, StoredVersion> = options.lookups && records.length > 0 ? await sink.lookup(records.map((r) => r.id)) : new Map();
+    const toLook = options.lookups ? records.filter((r) => !r.rejected).map((r) => r.id) : [];
+    const stored: Map<string, StoredVersion> = toLook.length > 0 ? await sink.lookup(toLook) : new Map();
     const planned: PlannedRecord[] = new Array(records.length);
     const removalChecks: number[] = [];
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
+      if (record.rejected) {
+        planned[i] = { action: 'reject', record, version: record.version, json: '', digest: '' };
+        continue;
+      }
       const json = JSON.stringify(record.document);
       const digest = digestOfJson(json);
       const s = stored.get(record.id);
@@ -106,7 +112,7 @@ async function confirmEqualVersionWrites(planned: PlannedRecord[], stored: Map<s
   for (let i = 0; i < planned.length; i++) {
     const p = planned[i]!;
     const s = stored.get(p.record.id);
-    if (p.action !== 'unchanged' && s && p.version <= s.version) checks.push(i);
+    if ((p.action === 'create' || p.action === 'update') && s && p.version <= s.version) checks.push(i);
   }
   if (checks.length === 0) return;
   const fresh = await reread(checks.map((i) => planned[i]!.record.id));
@@ -116,6 +122,10 @@ async function confirmEqualVersionWrites(planned: PlannedRecord[], stored: Map<s
     const now = fresh.get(p.record.id);
     if (!now) {
       planned[i] = { ...p, action: 'unchanged', version: p.record.version };
+      continue;
+    }
+    if (now.rejected) {
+      planned[i] = { action: 'reject', record: now, version: now.version, json: '', digest: '' };
       continue;
     }
     const json = JSON.stringify(now.document);

@@ -158,7 +158,7 @@ export interface FailureSink {
   close(): Promise<void>;
 }
 
-export type FailureClass = 'mapping' | 'rejected' | 'transient' | 'missing';
+export type FailureClass = 'mapping' | 'rejected' | 'transient' | 'missing' | 'shape';
 
 export interface FailureEntry {
   readonly id: string;

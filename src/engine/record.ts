@@ -17,6 +17,12 @@ export interface SourceRecord {
   readonly document: Readonly<Record<string, unknown>>;
   /** Extra metadata stored beside the digest (for example the partition token). */
   readonly meta?: Readonly<Record<string, unknown>>;
+  /**
+   * Set when the row could not be made into a document (a value its shaping could not convert):
+   * nothing is written for it, and it goes to the failure ledger with this reason, as a document
+   * the target refused would. Its `document` is then empty.
+   */
+  readonly rejected?: { readonly errorType: string; readonly reason: string };
 }
 
 /**
@@ -73,8 +79,8 @@ export type WriteOp =
       readonly notBefore?: number;
     };
 
-/** Why the target refused a single document. */
-export type RejectionClass = 'mapping' | 'rejected' | 'transient';
+/** Why a single document was refused: by the target (mapping, rejected, transient), or by its shaping. */
+export type RejectionClass = 'mapping' | 'rejected' | 'transient' | 'shape';
 
 export type WriteOutcome =
   | { readonly kind: 'written'; readonly created: boolean }

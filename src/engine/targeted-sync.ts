@@ -74,14 +74,19 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
     const still = await reread([...stored.keys()]);
     for (const [id, s] of stored) if (!still.has(id)) deletes.push({ id, version: s.version, notBefore: decidedAt });
   }
-  const writes = batches.reduce((n, b) => n + b.planned.filter((p) => p.action !== 'unchanged').length, 0);
+  const writes = batches.reduce((n, b) => n + b.planned.filter((p) => p.action === 'create' || p.action === 'update').length, 0);
   const changes = writes + deletes.length;
 
   // No prototype: an id such as "__proto__" is a key like any other.
   const outcomes: Record<string, IdOutcome> | undefined = options.collectOutcomes ? (Object.create(null) as Record<string, IdOutcome>) : undefined;
   if (outcomes) {
     for (const p of problems) outcomes[p.text] = { status: p.kind === 'duplicate' ? 'duplicate' : p.kind === 'missing' ? 'missing' : 'malformed', reason: p.reason };
-    for (const b of batches) for (const p of b.planned) outcomes[p.record.id] = p.action === 'unchanged' ? { status: 'unchanged' } : { status: `planned-${p.action}` };
+    for (const b of batches) {
+      for (const p of b.planned) {
+        outcomes[p.record.id] =
+          p.action === 'unchanged' ? { status: 'unchanged' } : p.action === 'reject' ? { status: 'failed', reason: `${p.record.rejected!.errorType}: ${p.record.rejected!.reason}` } : { status: `planned-${p.action}` };
+      }
+    }
     for (const d of deletes) outcomes[d.id] = { status: 'planned-delete' };
   }
 

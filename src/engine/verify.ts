@@ -20,6 +20,7 @@
  * An interrupted verify throws INTERRUPTED: a partial comparison never reports anything.
  */
 import type { InspectableTarget, ParsedKey, RecordSource, TargetEntry } from './ports.js';
+import type { SourceRecord } from './record.js';
 import { throwIfInterrupted } from './interrupt.js';
 import { digestOfJson } from './planner.js';
 import { versionHash } from './version-hash.js';
@@ -123,7 +124,7 @@ export async function verify(
     const rows = new Map<string, { version: number; normalised?: string }>();
     if (options.content) {
       for await (const batch of source.scan([{ ...span, done: false }], { signal })) {
-        for (const r of batch.records) rows.set(r.id, { version: r.version, normalised: normalise(r.document) });
+        for (const r of batch.records) rows.set(r.id, { version: r.version, normalised: contentOf(r) });
         rowsScanned += batch.records.length;
       }
     } else {
@@ -157,7 +158,7 @@ export async function verify(
     const keys = laterContentCheck.map((c) => source.parseKey(source.idParts(c.id))).filter((k): k is ParsedKey => !('error' in k));
     for await (const batch of source.read(keys, { signal })) {
       for (const r of batch.records) {
-        if (digestOfJson(JSON.stringify(r.document)) !== byId.get(r.id)) ids.different.push(r.id);
+        if (r.rejected || digestOfJson(JSON.stringify(r.document)) !== byId.get(r.id)) ids.different.push(r.id);
       }
     }
   }
@@ -198,7 +199,7 @@ async function classifyUntracked(
   const keyed = new Set(keys.map((k) => k.id));
   const rows = new Map<string, { version: number; normalised: string }>();
   for await (const batch of source.read(keys, { signal })) {
-    for (const r of batch.records) rows.set(r.id, { version: r.version, normalised: normalise(r.document) });
+    for (const r of batch.records) rows.set(r.id, { version: r.version, normalised: contentOf(r) });
   }
   for (const d of page) {
     if (!keyed.has(d.id)) continue;
@@ -208,6 +209,14 @@ async function classifyUntracked(
     else if (d.version < row.version) ids.stale.push(d.id);
     else if (normalise(d.source) !== row.normalised) ids.different.push(d.id);
   }
+}
+
+/**
+ * A row's content as verify compares it. A row that could not be shaped (SourceRecord.rejected)
+ * matches no document: whatever the index holds does not describe the row.
+ */
+function contentOf(r: SourceRecord): string {
+  return r.rejected ? `\u0000rejected: ${r.rejected.reason}` : normalise(r.document);
 }
 
 /** Content as JSON text after one parse: both sides lose big-number precision the same way. */

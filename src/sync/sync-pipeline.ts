@@ -16,12 +16,14 @@ import { CassandraTableWriter } from '../cassandra/table-writer.js';
 import { ElasticsearchChangeFeed } from '../elasticsearch/change-feed.js';
 import { START, type WindowRunOptions } from '../engine/watermark.js';
 import { parseKeyInputs, type KeyInput } from '../engine/key-input.js';
-import type { Direction, FailureSink } from '../engine/ports.js';
+import type { Direction, FailureSink, RecordSource } from '../engine/ports.js';
 import type { RunCounters, RunReport } from '../engine/run-report.js';
 import { targetedSync, type TargetedSyncOptions } from '../engine/targeted-sync.js';
 import type { ThrottleOptions } from '../engine/throttle.js';
 import { CesyncError } from '../errors.js';
 import type { Stores } from './stores.js';
+import { shapedSource } from '../shape/shaped-source.js';
+import { columnNames, openShape } from './pipeline-shape.js';
 
 export interface PipelineRunOptions {
   readonly failures: FailureSink;
@@ -35,19 +37,24 @@ export interface PipelineRunOptions {
 }
 
 export interface OpenedPipeline {
-  readonly source: CassandraTableSource;
+  /** The table as read: documents shaped as the pipeline declares (what every sync writes). */
+  readonly source: RecordSource;
+  /** The table itself (its schema, its change index). */
+  readonly table: CassandraTableSource;
   readonly sink: ElasticsearchIndexSink;
 }
 
-/** The source and sink of a pipeline (reads the table's schema). */
+/** The source and sink of a pipeline (reads the table's schema, compiles its shaping). */
 export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPipeline> {
   let schema;
   try {
-    schema = mapFields(await loadTableSchema(stores.cassandra, pipeline.keyspace, pipeline.table), pipeline.fields);
+    schema = mapFields(await loadTableSchema(stores.cassandra, pipeline.keyspace, pipeline.table), columnNames(pipeline));
   } catch (e) {
     throw e instanceof CesyncError ? e : cassandraError(e, stores.cassandraWhere);
   }
-  const source = new CassandraTableSource(stores.cassandra, schema, {
+  const where = `${schema.keyspace}.${schema.table}`;
+  const shaping = await openShape(pipeline, fieldDescriptions(schema), where);
+  const table = new CassandraTableSource(stores.cassandra, schema, {
     pageSize: pipeline.pageSize,
     splits: pipeline.splits,
     rangesInFlight: pipeline.rangesInFlight,
@@ -59,14 +66,14 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
   });
   const sink = new ElasticsearchIndexSink(stores.elasticsearch, {
     index: pipeline.index,
-    mapping: indexMapping(fieldDescriptions(schema), META_FIELD, `${schema.keyspace}.${schema.table}`),
+    mapping: indexMapping(shaping.fields, META_FIELD, where),
     settings: pipeline.indexSettings,
     metaField: META_FIELD,
     bulk: pipeline.bulk,
     bulkRetry: { retries: stores.elasticsearchRetries },
     where: stores.elasticsearchWhere,
   });
-  return { source, sink };
+  return { source: shaping.shape ? shapedSource(table, shaping.shape) : table, table, sink };
 }
 
 /** Full sync (resumes saved progress unless `restart`). */
@@ -114,7 +121,7 @@ export async function syncPipelineIncremental(
   options: PipelineRunOptions & { readonly createIndex?: boolean; readonly now?: number },
 ): Promise<IncrementalReport | RunReport> {
   const opened = await openPipeline(stores, pipeline);
-  if (options.createIndex) await opened.source.createChangeIndex();
+  if (options.createIndex) await opened.table.createChangeIndex();
   if ('last' in start && !(await stores.state.loadWatermark(pipeline.name, 'to-elasticsearch'))) {
     return fullSyncOpened(stores, opened, pipeline, options);
   }
@@ -172,7 +179,7 @@ export async function syncPipelineToCassandra(
     versionField: pipeline.elasticsearchVersionField,
     where: stores.elasticsearchWhere,
   });
-  const rows = new CassandraTableWriter(stores.cassandra, opened.source.schema, { where: stores.cassandraWhere, consistency: stores.decisionConsistency });
+  const rows = new CassandraTableWriter(stores.cassandra, opened.table.schema, { where: stores.cassandraWhere, consistency: stores.decisionConsistency });
   return reverseSync(
     { feed, rows, failures: options.failures, state: stores.state },
     { ...(await windowOf(stores, pipeline, 'to-cassandra', start, options.now)), failureLedgerPath: options.failureLedgerPath, signal: options.signal },

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { stringify } from 'yaml';
 import { redact } from '../../config/redact.js';
 import { configJsonSchema } from '../../config/schema.js';
+import { checkShape } from '../../sync/pipeline-shape.js';
 import type { CliContext } from '../context.js';
 import { addConfigOption, loadCliConfig } from '../shared-options.js';
 
@@ -22,6 +23,9 @@ export function configCommand(ctx: CliContext): Command {
   addConfigOption(cmd.command('check').description('validate the configuration without connecting to anything')).action(
     async (opts: { config?: string }) => {
       const config = await loadCliConfig(ctx, opts.config);
+      // Shaping declarations compile and transform modules load (their fit to the table's
+      // columns is checked when a run reads the table's schema).
+      for (const p of config.pipelines) await checkShape(p);
       ctx.stdout.write(`configuration is valid: ${config.pipelines.length} pipeline(s): ${config.pipelines.map((p) => p.name).join(', ')}\n`);
     },
   );
