@@ -1,7 +1,8 @@
 // The one-command demo: `npm run demo` (or `node scripts/demo.ts` after `npm run build`).
 //
 //   1. starts Cassandra and Elasticsearch (or finds them running),
-//   2. creates Sunbird's `user` and `organisation` tables in keyspace `sunbird`,
+//   2. creates Sunbird's `user`, `organisation`, `user_organisation` and `user_roles` tables in
+//      keyspace `sunbird`,
 //   3. fills them with generated rows, unless they already hold exactly those rows,
 //   4. runs `cesync sync --config examples/sunbird.yaml` (progress bar on a terminal),
 //   5. runs it again: every document is reported unchanged,
@@ -17,7 +18,17 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cassandra from 'cassandra-driver';
 import { parse as parseYaml } from 'yaml';
-import { generateOrganisations, generateUsers, loadRows, type LoadResult } from './demo/sunbird-data.ts';
+import {
+  generateOrganisations,
+  generateUserLinks,
+  generateUserOrganisations,
+  generateUserRoles,
+  generateUsers,
+  loadRows,
+  type LoadResult,
+  type Row,
+  type SunbirdUser,
+} from './demo/sunbird-data.ts';
 import { createSunbirdSchema, cqlIdentifier } from './demo/sunbird-schema.ts';
 import { startServices, type ServiceEndpoints } from './services/index.ts';
 import { servicesDir } from './services/paths.ts';
@@ -36,8 +47,9 @@ const usage = `usage: npm run demo -- [--users N] [--orgs N] [--reset] [--seed N
   --seed N         seed of the generated data (default 1)
   --concurrency N  inserts in flight while loading (default 64)
 
-Loads ${keyspace}.organisation and ${keyspace}.user (skipped when they already hold the same rows),
-then runs: cesync sync --config examples/sunbird.yaml, twice.`;
+Loads ${keyspace}.organisation, ${keyspace}.user, ${keyspace}.user_organisation and ${keyspace}.user_roles
+(skipped when they already hold the same rows), then runs: cesync sync --config examples/sunbird.yaml,
+twice (it syncs organisation and user).`;
 
 type Options = { users: number; orgs: number; reset: boolean; seed: number; concurrency: number };
 
@@ -118,64 +130,131 @@ function cassandraClient(endpoints: ServiceEndpoints): cassandra.Client {
   });
 }
 
+/** The demo's tables, in load order. */
+const tables = ['organisation', 'user', 'user_organisation', 'user_roles'] as const;
+type Table = (typeof tables)[number];
+
+/** A column of each table's partition key, to count its rows by. */
+const keyColumn: Record<Table, string> = { organisation: 'id', user: 'id', user_organisation: 'userid', user_roles: 'userid' };
+
+/** What a table's rows are called in messages. */
+const rowNoun: Record<Table, string> = {
+  organisation: 'organisations',
+  user: 'users',
+  user_organisation: 'memberships (user_organisation)',
+  user_roles: 'roles (user_roles)',
+};
+
+type TableRows = { table: Table; rows: number };
+
+/** `50 organisations, 2000 users and 2728 memberships (user_organisation)`. */
+function describeRows(counts: readonly TableRows[]): string {
+  const parts = counts.map((c) => `${c.rows} ${rowNoun[c.table]}`);
+  return parts.length <= 1 ? parts.join('') : `${parts.slice(0, -1).join(', ')} and ${parts.at(-1)}`;
+}
+
 /** Rows in a table, counted by paging through its keys (no COUNT(*) timeout on big tables). */
-async function countRows(client: cassandra.Client, table: string): Promise<number> {
+async function countRows(client: cassandra.Client, table: Table): Promise<number> {
   let rows = 0;
   let pageState: string | undefined;
   do {
-    const result = await client.execute(`SELECT id FROM ${cqlIdentifier(keyspace)}.${cqlIdentifier(table)}`, [], {
-      prepare: true,
-      fetchSize: 5000,
-      pageState,
-    });
+    const result = await client.execute(
+      `SELECT ${cqlIdentifier(keyColumn[table])} FROM ${cqlIdentifier(keyspace)}.${cqlIdentifier(table)}`,
+      [],
+      { prepare: true, fetchSize: 5000, pageState },
+    );
     rows += result.rowLength;
     pageState = result.pageState ?? undefined;
   } while (pageState);
   return rows;
 }
 
-async function hasRow(client: cassandra.Client, table: string, id: string): Promise<boolean> {
-  const result = await client.execute(`SELECT id FROM ${cqlIdentifier(keyspace)}.${cqlIdentifier(table)} WHERE id = ?`, [id], {
-    prepare: true,
-  });
+/** Whether the table holds a row with this primary key (`key`: every primary-key column's value). */
+async function hasRow(client: cassandra.Client, table: Table, key: Record<string, string>): Promise<boolean> {
+  const columns = Object.keys(key);
+  const where = columns.map((c) => `${cqlIdentifier(c)} = ?`).join(' AND ');
+  const result = await client.execute(
+    `SELECT ${cqlIdentifier(columns[0]!)} FROM ${cqlIdentifier(keyspace)}.${cqlIdentifier(table)} WHERE ${where}`,
+    columns.map((c) => key[c]),
+    { prepare: true },
+  );
   return result.rowLength > 0;
 }
 
-type LoadOutcome = { skipped: true } | { skipped: false; organisations: LoadResult; users: LoadResult };
+/** Each table's rows after loading, and the load result of the tables this run loaded. */
+type LoadOutcome = (TableRows & { result?: LoadResult })[];
 
 /**
  * Loads the generated rows unless the tables already hold them: same counts, and the first
- * generated organisation and user present (the data is deterministic, so that identifies it).
+ * generated row of each table present (the data is deterministic, so that identifies it).
+ * Organisations and users are checked together, memberships and roles together: when only the
+ * latter differ (a keyspace loaded before those tables existed, say), only they are reloaded.
  * Tables holding other data are emptied first, and so are the indices synced from them.
  */
 async function loadData(client: cassandra.Client, options: Options, indices: string[], esNode: string): Promise<LoadOutcome> {
   const orgs = generateOrganisations(options.orgs, options.seed);
+  const users = (): Generator<SunbirdUser> => generateUsers(options.users, orgs, options.seed);
   const firstUser = generateUsers(1, orgs, options.seed).next().value;
-  const [orgCount, userCount] = [await countRows(client, 'organisation'), await countRows(client, 'user')];
-  const same =
-    orgCount === options.orgs &&
-    userCount === options.users &&
-    (orgs[0] === undefined || (await hasRow(client, 'organisation', orgs[0].id))) &&
-    (firstUser === undefined || (await hasRow(client, 'user', firstUser.id)));
-  if (same) {
-    say(`${keyspace} already holds ${orgCount} organisations and ${userCount} users from seed ${options.seed}: load skipped`);
-    return { skipped: true };
+  // Memberships and roles are derived from the users: one generation pass counts them (fast next
+  // to loading), for the check below and for the progress lines.
+  let memberships = 0;
+  let roles = 0;
+  let firstMembership: { userid: string; organisationid: string } | undefined;
+  let firstRole: { userid: string; role: string } | undefined;
+  for (const links of generateUserLinks(users(), orgs, options.seed)) {
+    memberships += links.memberships.length;
+    roles += links.roles.length;
+    firstMembership ??= links.memberships[0];
+    firstRole ??= links.roles[0];
   }
-  if (orgCount > 0 || userCount > 0) {
+  const wanted: Record<Table, number> = { organisation: orgs.length, user: options.users, user_organisation: memberships, user_roles: roles };
+  const rowsOf: Record<Table, () => Iterable<Row>> = {
+    organisation: () => orgs,
+    user: users,
+    user_organisation: () => generateUserOrganisations(users(), orgs, options.seed),
+    user_roles: () => generateUserRoles(users(), orgs, options.seed),
+  };
+
+  const found = {} as Record<Table, number>;
+  for (const table of tables) found[table] = await countRows(client, table);
+  const counted = (list: readonly Table[], from: Record<Table, number>): TableRows[] => list.map((table) => ({ table, rows: from[table] }));
+  const sameBase =
+    found.organisation === wanted.organisation &&
+    found.user === wanted.user &&
+    (orgs[0] === undefined || (await hasRow(client, 'organisation', { id: orgs[0].id }))) &&
+    (firstUser === undefined || (await hasRow(client, 'user', { id: firstUser.id })));
+  const sameLinks =
+    sameBase &&
+    found.user_organisation === wanted.user_organisation &&
+    found.user_roles === wanted.user_roles &&
+    (firstMembership === undefined ||
+      (await hasRow(client, 'user_organisation', { userid: firstMembership.userid, organisationid: firstMembership.organisationid }))) &&
+    (firstRole === undefined || (await hasRow(client, 'user_roles', { userid: firstRole.userid, role: firstRole.role })));
+
+  if (sameLinks) {
+    say(`${keyspace} already holds ${describeRows(counted(tables, found))} from seed ${options.seed}: load skipped`);
+    return counted(tables, found);
+  }
+  const toLoad: readonly Table[] = sameBase ? ['user_organisation', 'user_roles'] : tables;
+  const kept = tables.filter((t) => !toLoad.includes(t));
+  if (kept.length > 0) say(`${keyspace} already holds ${describeRows(counted(kept, found))} from seed ${options.seed}: kept`);
+  if (toLoad.some((t) => found[t] > 0)) {
+    const emptiesIndices = toLoad.includes('user') || toLoad.includes('organisation');
     say(
-      `${keyspace} holds ${orgCount} organisations and ${userCount} users, not the ${options.orgs} and ` +
-        `${options.users} wanted (seed ${options.seed}): emptying the tables and indices ${indices.join(', ')}`,
+      `${keyspace} holds ${describeRows(counted(toLoad, found))}, not the ${describeRows(counted(toLoad, wanted))} wanted ` +
+        `(seed ${options.seed}): emptying ${toLoad.join(', ')}${emptiesIndices ? ` and the indices ${indices.join(', ')}` : ''}`,
     );
-    for (const table of ['user', 'organisation']) {
+    for (const table of [...toLoad].reverse()) {
       await client.execute(`TRUNCATE ${cqlIdentifier(keyspace)}.${cqlIdentifier(table)}`, [], { readTimeout: 120_000 });
     }
-    for (const index of indices) await deleteIndex(esNode, index);
+    if (emptiesIndices) for (const index of indices) await deleteIndex(esNode, index);
   }
-  const organisations = await loadRows(client, keyspace, 'organisation', orgs, options.concurrency, { total: orgs.length });
-  const users = await loadRows(client, keyspace, 'user', generateUsers(options.users, orgs, options.seed), options.concurrency, {
-    total: options.users,
-  });
-  return { skipped: false, organisations, users };
+  const outcome: LoadOutcome = counted(kept, found);
+  for (const table of toLoad) {
+    const result = await loadRows(client, keyspace, table, rowsOf[table](), options.concurrency, { total: wanted[table] });
+    outcome.push({ table, rows: result.rows, result });
+  }
+  return outcome.sort((a, b) => tables.indexOf(a.table) - tables.indexOf(b.table));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -307,14 +386,18 @@ async function main(argv: string[]): Promise<number> {
   const counts = await Promise.all(indices.map(async (index) => [index, await countDocuments(esNode, index)] as const));
 
   const lines: string[] = ['', 'Demo summary'];
-  if (load.skipped) lines.push(`  load:        skipped, ${keyspace} already held ${options.orgs} organisations and ${options.users} users`);
+  const loaded = load.filter((t) => t.result !== undefined);
+  const kept = load.filter((t) => t.result === undefined);
+  if (loaded.length === 0) lines.push(`  load:        skipped, ${keyspace} already held ${describeRows(load)}`);
   else {
-    const totalRows = load.organisations.rows + load.users.rows;
-    const totalMs = load.organisations.durationMs + load.users.durationMs;
+    const totalRows = loaded.reduce((sum, t) => sum + t.rows, 0);
+    const totalMs = loaded.reduce((sum, t) => sum + (t.result?.durationMs ?? 0), 0);
+    const userLoad = loaded.find((t) => t.table === 'user')?.result;
     lines.push(
-      `  load:        ${load.organisations.rows} organisations and ${load.users.rows} users in ${seconds(totalMs)} ` +
-        `(${rate((totalRows * 1000) / Math.max(totalMs, 1))}; users ${rate(load.users.rowsPerSecond)})`,
+      `  load:        ${describeRows(loaded)} in ${seconds(totalMs)} ` +
+        `(${rate((totalRows * 1000) / Math.max(totalMs, 1))}${userLoad ? `; users ${rate(userLoad.rowsPerSecond)}` : ''})`,
     );
+    if (kept.length > 0) lines.push(`               already there: ${describeRows(kept)}`);
   }
   for (const r of firstReports) {
     lines.push(

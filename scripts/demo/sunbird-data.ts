@@ -1,10 +1,12 @@
-// Realistic rows for Sunbird's `organisation` and `user` tables (see sunbird-schema.ts), generated
-// from a seed: the same arguments always give the same rows, on every machine.
+// Realistic rows for Sunbird's `organisation`, `user`, `user_organisation` and `user_roles` tables
+// (see sunbird-schema.ts), generated from a seed: the same arguments always give the same rows, on
+// every machine.
 //
 // The values follow the forms of Sunbird's data dictionary: 19-digit organisation ids, UUID user
 // ids, dates as text like `2020-09-28 15:47:15:919+0000`, encrypted contact columns next to masked
 // ones, JSON inside text columns, lists inside maps, soft-deleted and managed (child) users, and a
-// fair share of null columns. A user row is about 1 KB.
+// fair share of null columns. A user row is about 1 KB. Memberships and roles are derived from the
+// user rows with random streams of their own, so adding them changed no user or organisation row.
 //
 // Used by the demo and, with other sizes and keyspaces, by benchmarks; loadRows() writes any rows to
 // any table.
@@ -73,6 +75,39 @@ export type SunbirdUser = {
   phoneverified: boolean;
   roles: string[] | null;
   locationids: string[] | null;
+};
+
+/** A row of `user_organisation`: one user's membership of one organisation. */
+export type SunbirdUserOrganisation = {
+  userid: string;
+  organisationid: string;
+  id: string;
+  hashtagid: string;
+  addedby: string | null;
+  addedbyname: string | null;
+  approvaldate: string | null;
+  approvedby: string | null;
+  isapproved: boolean;
+  isdeleted: boolean;
+  isrejected: boolean;
+  orgjoindate: string;
+  orgleftdate: string | null;
+  position: string | null;
+  roles: string[] | null;
+  updatedby: string | null;
+  updateddate: string | null;
+  associationtype: number;
+};
+
+/** A row of `user_roles`: one role of one user; `scope` is JSON text. */
+export type SunbirdUserRole = {
+  userid: string;
+  role: string;
+  createdby: string | null;
+  createddate: string;
+  updatedby: string | null;
+  updateddate: string | null;
+  scope: string;
 };
 
 /** Any row: column name -> value (null or undefined: leave the column unset). */
@@ -520,6 +555,241 @@ export function* generateUsers(n: number, orgs: readonly SunbirdOrganisation[], 
       else recentAdults[rng.int(0, recentAdults.length - 1)] = adult;
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Memberships (user_organisation) and roles (user_roles)
+
+/** The generated data's "now": nothing is dated later (the user generator's cap too). */
+const DATA_END = Date.parse('2025-06-30');
+
+/** How many organisations a user belongs to, by weight. */
+const membershipCounts = [[1, 70], [2, 22], [3, 8]] as const;
+
+/** Sunbird's association mechanisms, a bit set (its AssociationMechanism class). */
+const SSO = 1;
+const SELF_DECLARATION = 2;
+const SYSTEM_UPLOAD = 4;
+
+/** How many roles a user has besides PUBLIC, by the user's type (profileusertypes). */
+const extraRoleCounts: Record<string, readonly (readonly [number, number])[]> = {
+  teacher: [[0, 55], [1, 33], [2, 12]],
+  administrator: [[0, 35], [1, 45], [2, 20]],
+  other: [[0, 96], [1, 3], [2, 1]],
+};
+
+/** Which roles besides PUBLIC, by weight: administrators are the likely organisation admins. */
+function extraRoleWeights(type: string): readonly (readonly [string, number])[] {
+  return [
+    ['CONTENT_CREATOR', 35],
+    ['COURSE_MENTOR', 30],
+    ['BOOK_CREATOR', 12],
+    ['REPORT_VIEWER', type === 'administrator' ? 25 : 10],
+    ['ORG_ADMIN', type === 'administrator' ? 30 : 2],
+  ];
+}
+
+const positions: Record<string, readonly string[]> = {
+  teacher: ['Teacher', 'Assistant Teacher', 'Head Teacher', 'Subject Teacher'],
+  administrator: ['Head Master', 'Cluster Resource Person', 'Block Resource Coordinator', 'Principal'],
+};
+
+/** Milliseconds of a Sunbird date text (`2020-09-28 15:47:15:919+0000`, always UTC here). */
+function parseSunbirdDate(text: string): number {
+  const m = /^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d):(\d{3})\+0000$/.exec(text);
+  if (!m) throw new Error(`not a Sunbird date: ${text}`);
+  return Date.parse(`${m[1]}T${m[2]}.${m[3]}Z`);
+}
+
+/** The user's type from profileusertypes (`[{"type":"teacher",...}]`); `other` when not set. */
+function userTypeOf(user: SunbirdUser): string {
+  if (user.profileusertypes === null) return 'other';
+  const [entry] = JSON.parse(user.profileusertypes) as { type?: string }[];
+  return entry?.type ?? 'other';
+}
+
+/** `count` distinct values picked by weight, one after the other. */
+function weightedDistinct<T>(rng: Prng, entries: readonly (readonly [T, number])[], count: number): T[] {
+  const left = [...entries];
+  const out: T[] = [];
+  while (out.length < count && left.length > 0) {
+    const value = rng.weighted(left);
+    out.push(value);
+    left.splice(left.findIndex(([v]) => v === value), 1);
+  }
+  return out;
+}
+
+/** The memberships and roles of one user. */
+export type SunbirdUserLinks = { memberships: SunbirdUserOrganisation[]; roles: SunbirdUserRole[] };
+
+type Admin = { id: string; name: string };
+
+/**
+ * The memberships and roles of each of `users` (rows of generateUsers on the same `orgs`), one
+ * entry per user, in the users' order. Every user belongs to 1 to 3 organisations (70/22/8%): first
+ * their root organisation (rootorgid), then schools of the same tenant (any other organisation when
+ * the tenant has too few). Memberships of a soft-deleted user are deleted, and about 11% of the
+ * school memberships of the others (about 5% of all memberships). Every user has the role PUBLIC
+ * scoped to the root organisation; teachers and administrators often, others rarely, have one or
+ * two more (CONTENT_CREATOR, COURSE_MENTOR, BOOK_CREATOR, REPORT_VIEWER, ORG_ADMIN), each scoped
+ * to one of their current organisations.
+ *
+ * Each user's rows come from a random stream of their own (seed and user id), so they do not
+ * depend on the other users, and the user rows' stream is left alone.
+ */
+export function* generateUserLinks(
+  users: Iterable<SunbirdUser>,
+  orgs: readonly SunbirdOrganisation[],
+  seed = 1,
+): Generator<SunbirdUserLinks> {
+  const byId = new Map(orgs.map((o) => [o.id, o] as const));
+  const schoolsOf = new Map<string, SunbirdOrganisation[]>();
+  for (const o of orgs) {
+    if (o.rootorgid === null) continue;
+    const list = schoolsOf.get(o.rootorgid) ?? [];
+    list.push(o);
+    schoolsOf.set(o.rootorgid, list);
+  }
+  // Each tenant's administrators, who add users to schools and grant roles.
+  const shared = new Prng(seed).fork('user_organisation');
+  const adminsOf = new Map<string, Admin[]>();
+  for (const tenant of orgs.filter((o) => o.istenant)) {
+    const state = states.find((s) => s.channel === tenant.channel) ?? states[0]!;
+    adminsOf.set(
+      tenant.id,
+      Array.from({ length: 5 }, () => ({
+        id: shared.uuid(),
+        name: `${shared.pick(shared.chance(0.5) ? state.names.female : state.names.male)} ${shared.pick(state.names.last)}`,
+      })),
+    );
+  }
+  const adminOf = (rng: Prng, org: SunbirdOrganisation): Admin | undefined => {
+    const admins = adminsOf.get(org.rootorgid ?? org.id);
+    return admins ? rng.pick(admins) : undefined;
+  };
+
+  for (const user of users) {
+    const rng = new Prng(seed).fork(`user_organisation:${user.id}`);
+    const created = parseSunbirdDate(user.createddate);
+    const updated = user.updateddate === null ? null : parseSunbirdDate(user.updateddate);
+    const type = userTypeOf(user);
+
+    // Which organisations: the root one, then schools of its tenant, then anything else.
+    const root = byId.get(user.rootorgid);
+    if (root === undefined) throw new Error(`user ${user.id}: root organisation ${user.rootorgid} is not among orgs`);
+    const count = Math.min(rng.weighted(membershipCounts), orgs.length);
+    const chosen = [root, ...rng.sample(schoolsOf.get(root.id) ?? [], count - 1)];
+    if (chosen.length < count) {
+      const taken = new Set(chosen.map((o) => o.id));
+      chosen.push(...rng.sample(orgs.filter((o) => !taken.has(o.id)), count - chosen.length));
+    }
+
+    type Membership = { org: SunbirdOrganisation; row: SunbirdUserOrganisation; joined: number; roles: string[] };
+    const memberships: Membership[] = chosen.map((org, i) => {
+      const isRoot = i === 0;
+      // The root membership starts at sign-up; a school is joined later, by the user or an admin.
+      const joined = isRoot
+        ? created + rng.int(1_000, 300_000)
+        : Math.min(created + rng.int(0, 500) * DAY + rng.int(60_000, DAY), DATA_END - 30 * DAY);
+      const admin = !isRoot && rng.chance(0.55) ? adminOf(rng, org) : undefined;
+      const addedBy = isRoot ? user.createdby : (admin?.id ?? user.id);
+      const association = isRoot
+        ? user.createdby !== null && user.managedby === null
+          ? SYSTEM_UPLOAD
+          : rng.weighted([[SELF_DECLARATION, 60], [SSO, 35], [SSO | SELF_DECLARATION, 5]] as const)
+        : admin
+          ? SYSTEM_UPLOAD
+          : SELF_DECLARATION;
+      const rejected = !isRoot && !admin && rng.chance(0.02);
+      const reviewer = rejected ? adminOf(rng, org) : admin;
+      const deleted = user.isdeleted || (!isRoot && rng.chance(0.11));
+      let left: number | null = null;
+      if (deleted) {
+        left = Math.min(joined + rng.int(1, 600) * DAY + rng.int(0, DAY), DATA_END);
+        if (user.isdeleted && updated !== null && updated > joined) left = updated;
+      }
+      const later = left === null && rng.chance(0.25) ? joined + Math.floor(rng.next() * (DATA_END - joined)) : null;
+      const choices = positions[type];
+      const row: SunbirdUserOrganisation = {
+        userid: user.id,
+        organisationid: org.id,
+        id: rng.uuid(),
+        hashtagid: org.id,
+        addedby: addedBy,
+        addedbyname: admin?.name ?? null,
+        approvaldate: reviewer ? sunbirdDate(joined + (rejected ? rng.int(1, 30) * DAY : 0)) : null,
+        approvedby: reviewer?.id ?? null,
+        isapproved: admin !== undefined,
+        isdeleted: deleted,
+        isrejected: rejected,
+        orgjoindate: sunbirdDate(joined),
+        orgleftdate: left === null ? null : sunbirdDate(left),
+        position: !isRoot && choices && rng.chance(0.4) ? rng.pick(choices) : null,
+        roles: null,
+        updatedby: left !== null ? (admin?.id ?? user.id) : later !== null ? (reviewer?.id ?? user.id) : null,
+        updateddate: left !== null ? sunbirdDate(left) : later !== null ? sunbirdDate(later) : null,
+        associationtype: association,
+      };
+      return { org, row, joined, roles: isRoot ? ['PUBLIC'] : [] };
+    });
+
+    // Roles: PUBLIC from sign-up on, scoped to the root organisation; the others each scoped to
+    // one organisation the user still belongs to (the root one when none is left).
+    const first = memberships[0]!;
+    const current = memberships.filter((m) => !m.row.isdeleted);
+    const scopeOf = (m: Membership): string => JSON.stringify([{ organisationId: m.org.id }]);
+    const roles: SunbirdUserRole[] = [
+      {
+        userid: user.id,
+        role: 'PUBLIC',
+        createdby: user.createdby ?? user.id,
+        createddate: sunbirdDate(first.joined),
+        updatedby: null,
+        updateddate: null,
+        scope: scopeOf(first),
+      },
+    ];
+    const extraCount = rng.weighted(extraRoleCounts[type] ?? extraRoleCounts.other!);
+    for (const role of weightedDistinct(rng, extraRoleWeights(type), extraCount)) {
+      const m = current.length > 0 ? rng.pick(current) : first;
+      const granted = Math.min(m.joined + rng.int(0, 300) * DAY + rng.int(0, DAY), DATA_END);
+      const granter = adminOf(rng, m.org);
+      const changed = rng.chance(0.15) ? granted + Math.floor(rng.next() * (DATA_END - granted)) : null;
+      roles.push({
+        userid: user.id,
+        role,
+        createdby: granter?.id ?? null,
+        createddate: sunbirdDate(granted),
+        updatedby: changed === null ? null : (granter?.id ?? null),
+        updateddate: changed === null ? null : sunbirdDate(changed),
+        scope: scopeOf(m),
+      });
+      m.roles.push(role);
+    }
+    // The membership lists the roles held there (older Sunbird data keeps them in both places).
+    for (const m of memberships) m.row.roles = m.roles.length > 0 ? m.roles : null;
+
+    yield { memberships: memberships.map((m) => m.row), roles };
+  }
+}
+
+/** The rows of `user_organisation` for `users`: generateUserLinks' memberships, flattened. */
+export function* generateUserOrganisations(
+  users: Iterable<SunbirdUser>,
+  orgs: readonly SunbirdOrganisation[],
+  seed = 1,
+): Generator<SunbirdUserOrganisation> {
+  for (const links of generateUserLinks(users, orgs, seed)) yield* links.memberships;
+}
+
+/** The rows of `user_roles` for `users`: generateUserLinks' roles, flattened. */
+export function* generateUserRoles(
+  users: Iterable<SunbirdUser>,
+  orgs: readonly SunbirdOrganisation[],
+  seed = 1,
+): Generator<SunbirdUserRole> {
+  for (const links of generateUserLinks(users, orgs, seed)) yield* links.roles;
 }
 
 // ---------------------------------------------------------------------------------------------

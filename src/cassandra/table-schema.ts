@@ -109,9 +109,10 @@ export function writetimeSelector(c: ColumnSchema): string {
  * nor written back). Checked against the real schema: every column named must exist, key columns
  * cannot be left out, and field names must be distinct.
  */
-export function mapFields(schema: TableSchema, fields: Readonly<Record<string, string | null>> | undefined): TableSchema {
+/** `at`: where the mapping is declared, for messages (default: the pipeline's own `fields`). */
+export function mapFields(schema: TableSchema, fields: Readonly<Record<string, string | null>> | undefined, at?: string): TableSchema {
   if (!fields || Object.keys(fields).length === 0) return schema;
-  const where = `${schema.keyspace}.${schema.table}`;
+  const where = `${at ? `${at}: ` : ''}${schema.keyspace}.${schema.table}`;
   for (const column of Object.keys(fields)) {
     if (!schema.columns.some((c) => c.name === column)) {
       throw new CesyncError('SCHEMA_MISMATCH', `fields: ${column} is not a column of ${where} (columns: ${schema.columns.map((c) => c.name).join(', ')})`);

@@ -275,6 +275,29 @@ export class CassandraTableSource implements RecordSource {
     return this.schema.keyColumns;
   }
 
+  /** The select of whole rows by equality on `columns` (see matchingRows). */
+  selectWhere(columns: readonly string[]): string {
+    return this.selectKey.replace(/ WHERE .*$/, ` WHERE ${columns.map((k) => `${quoteIdentifier(k)} = ?`).join(' AND ')}`);
+  }
+
+  /** Every row a select of whole rows (selectWhere) gives for these values, page by page. */
+  async readWhere(select: string, values: readonly unknown[], consistency: number | undefined, signal?: AbortSignal): Promise<SourceRecord[]> {
+    const out: SourceRecord[] = [];
+    let pageState: string | undefined;
+    do {
+      throwIfInterrupted(signal, `the read of ${this.schema.keyspace}.${this.schema.table}`);
+      let rs: cassandra.types.ResultSet;
+      try {
+        rs = await this.client.execute(select, [...values], { prepare: true, fetchSize: this.options.pageSize, pageState, consistency });
+      } catch (cause) {
+        throw cassandraError(cause, this.options.where);
+      }
+      for (const row of rs.rows) out.push(this.toRecord(row));
+      pageState = rs.pageState ?? undefined;
+    } while (pageState);
+    return out;
+  }
+
   parseKey(parts: readonly string[]): ParsedKey | { error: string } {
     const values: unknown[] = [];
     const doc: Record<string, unknown> = {};
@@ -312,6 +335,48 @@ export class CassandraTableSource implements RecordSource {
       if (records.length > 0) yield { records };
     }
   }
+}
+
+/**
+ * The rows of `source`'s table whose leading key columns `columns` (its partition key, possibly
+ * followed by clustering columns, in key order) hold each tuple of key texts: one partition query
+ * per tuple, `keyReadsInFlight` at a time, each page by page. Throws SCHEMA_MISMATCH when the
+ * columns are not such a prefix of the key (a query by them would need a scan).
+ */
+export function matchingRows(source: CassandraTableSource, columns: readonly string[], options: { readonly where: string; readonly consistency?: number; readonly inFlight?: number }) {
+  const schema = source.schema;
+  const table = `${schema.keyspace}.${schema.table}`;
+  const prefix = schema.keyColumns.slice(0, columns.length);
+  if (columns.length < schema.partitionKeys.length || prefix.some((c, i) => c !== columns[i])) {
+    throw new CesyncError(
+      'SCHEMA_MISMATCH',
+      `${table} is matched by ${columns.join(', ')}, which must be its partition key (${schema.partitionKeys.join(', ')}), optionally followed by its clustering columns in order (primary key: ${schema.keyColumns.join(', ')})`,
+    );
+  }
+  const types = columns.map((c) => schema.columns.find((x) => x.name === c)!.type);
+  const select = source.selectWhere(columns);
+  const inFlight = Math.max(1, options.inFlight ?? 64);
+  return async (tuples: readonly (readonly string[])[], opts: { signal?: AbortSignal }): Promise<SourceRecord[][]> => {
+    const out: SourceRecord[][] = [];
+    for (let i = 0; i < tuples.length; i += inFlight) {
+      throwIfInterrupted(opts.signal, `the read of ${table}`);
+      const chunk = tuples.slice(i, i + inFlight);
+      out.push(
+        ...(await Promise.all(
+          chunk.map(async (t) => {
+            const values: unknown[] = [];
+            for (let j = 0; j < types.length; j++) {
+              const parsed = parseKeyValue(types[j]!, t[j] ?? '');
+              if (!parsed.ok) return []; // a text no row's key can hold
+              values.push(parsed.value);
+            }
+            return source.readWhere(select, values, options.consistency, opts.signal);
+          }),
+        )),
+      );
+    }
+    return out;
+  };
 }
 
 async function* mapAsync<A, B>(items: AsyncIterable<A>, f: (a: A) => B): AsyncGenerator<B> {

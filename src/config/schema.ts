@@ -124,6 +124,45 @@ const fieldShapeSchema = z
   })
   .refine((f) => f.parse !== undefined || f.default !== undefined || f.name !== undefined, { message: 'give name, parse or default' });
 
+const fieldsSchema = z.record(
+  z.string(),
+  z.union([z.string().min(1), z.null(), fieldShapeSchema], { error: 'expected a field name, null, or { name, parse, default }' }),
+);
+
+/** A table whose row, found by a key, adds some of its columns to each nested row (docs/shaping.md). */
+const lookupSchema = z
+  .strictObject({
+    keyspace: identifier.optional().describe("Keyspace of the table (default: the pipeline's)."),
+    table: identifier.describe('The looked-up table.'),
+    match: z
+      .record(z.string(), z.string())
+      .refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' })
+      .describe("{ lookupColumn: nestedRowColumn }: the looked-up table's whole primary key, by columns of the nested row."),
+    fields: z
+      .record(z.string(), z.string().min(1))
+      .refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' })
+      .describe('{ column: fieldName }: the columns of the looked-up row added to the nested row, under these names.'),
+  })
+  .describe('A lookup: columns of another row added to each nested row.');
+
+const nestSchema = z
+  .strictObject({
+    field: z.string().min(1).describe('Field of the document that holds the list of nested rows.'),
+    keyspace: identifier.optional().describe("Keyspace of the table (default: the pipeline's)."),
+    table: identifier.describe('The table whose rows are nested.'),
+    match: z
+      .record(z.string(), z.string())
+      .refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' })
+      .describe("{ childColumn: parentColumn }: the nested table's partition key, by the pipeline table's primary key columns."),
+    where: z
+      .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
+      .optional()
+      .describe('{ column: value }: only rows with these values are nested (others still count for the version).'),
+    fields: fieldsSchema.optional().describe("The nested rows' fields, as a pipeline's fields (renames, left out, parse, default)."),
+    lookups: z.array(lookupSchema).default([]).describe('Columns of other rows added to each nested row.'),
+  })
+  .describe('Rows of another table nested into each document, found by its key.');
+
 export const pipelineSchema = z
   .strictObject({
     name: z
@@ -178,13 +217,23 @@ export const pipelineSchema = z
       .optional()
       .describe('Settings used only when cesync creates the index (e.g. number_of_shards).'),
     throttle: throttleSchema.optional(),
-    fields: z
-      .record(z.string(), z.union([z.string().min(1), z.null(), fieldShapeSchema], { error: 'expected a field name, null, or { name, parse, default }' }))
+    fields: fieldsSchema
       .optional()
       .describe(
         'Field mapping and shaping (docs/shaping.md). { column: fieldName } renames a column in documents, { column: null } leaves it out (not read, not written back); ' +
           '{ column: { name, parse, default } } also converts its text (parse; a list element by element, a map value by value) or fills it when null (default).',
       ),
+    nest: z
+      .array(nestSchema)
+      .default([])
+      .superRefine((ns, ctx) => {
+        const seen = new Set<string>();
+        ns.forEach((n, i) => {
+          if (seen.has(n.field)) ctx.addIssue({ code: 'custom', path: [i, 'field'], message: `two nested lists cannot both be the field ${n.field}` });
+          seen.add(n.field);
+        });
+      })
+      .describe('Rows of other tables nested into each document: composed documents (docs/shaping.md).'),
     transform: z
       .strictObject({
         module: z
@@ -228,8 +277,9 @@ export const pipelineSchema = z
   .describe('One table-to-index sync.');
 
 /** The first part of a pipeline's shaping that the way back could not undo, if any. */
-function irreversibleShaping(p: { fields?: Record<string, unknown>; transform?: unknown }): { path: PropertyKey[]; what: string } | undefined {
+function irreversibleShaping(p: { fields?: Record<string, unknown>; transform?: unknown; nest?: readonly unknown[] }): { path: PropertyKey[]; what: string } | undefined {
   if (p.transform !== undefined) return { path: ['transform'], what: 'a transform module' };
+  if ((p.nest ?? []).length > 0) return { path: ['nest'], what: 'a composed document (nested rows of other tables)' };
   for (const [column, f] of Object.entries(p.fields ?? {})) {
     if (f === null || typeof f !== 'object') continue;
     const s = f as { parse?: unknown; default?: unknown };
@@ -290,6 +340,8 @@ export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type TlsConfig = z.infer<typeof tlsSchema>;
 export type FieldShapeConfig = z.infer<typeof fieldShapeSchema>;
 export type ParseConfig = z.infer<typeof parseSchema>;
+export type NestConfig = z.infer<typeof nestSchema>;
+export type FieldsConfig = z.infer<typeof fieldsSchema>;
 
 /** The JSON Schema of the configuration, for editors (YAML language servers read it). */
 export function configJsonSchema(): unknown {

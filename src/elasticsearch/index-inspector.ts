@@ -98,7 +98,7 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
             search_after: after as never,
             version: true,
             track_total_hits: false,
-            _source: withSource ? true : [`${m}.digest`, `${m}.version`],
+            _source: withSource ? true : [`${m}.digest`, `${m}.version`, `${m}.hv`],
           }),
         );
         pitId = res.pit_id ?? pitId;
@@ -106,8 +106,8 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
         if (hits.length === 0) return;
         yield hits.map((h) => {
           const src = (h._source ?? {}) as Record<string, unknown>;
-          const meta = src[m] as { digest?: string; version?: number } | undefined;
-          const entry: TargetEntry = { id: h._id!, version: h._version ?? meta?.version ?? 0, digest: meta?.digest };
+          const meta = src[m] as { digest?: string; version?: number; hv?: number } | undefined;
+          const entry: TargetEntry = { id: h._id!, version: h._version ?? meta?.version ?? 0, digest: meta?.digest, ...(typeof meta?.hv === 'number' ? { hv: meta.hv } : {}) };
           if (!withSource) return entry;
           const { [m]: _meta, ...source } = src;
           return { ...entry, source };

@@ -12,7 +12,7 @@ import type { DocumentSink, FailureSink } from './ports.js';
 import type { PlannedBatch } from './planner.js';
 import type { ScanPosition, SourceRecord, WriteOp, WriteOutcome } from './record.js';
 import { interrupted } from './interrupt.js';
-import { digestOfJson } from './planner.js';
+import { digestOfRecord } from './planner.js';
 import type { Reread } from './reread.js';
 import { CesyncError } from '../errors.js';
 import type { RunCounters } from './run-report.js';
@@ -77,7 +77,7 @@ export async function applyPlanned(
           continue;
         }
         if (transient.length >= MAX_TRANSIENT_HELD) throw refusedError(ctx.pipeline, transient, 'and more pile up');
-        const op = indexOp(p.record.id, p.version, p.json, { ...p.record.meta, digest: p.digest }, p.action === 'create');
+        const op = indexOp(p.record.id, p.version, p.json, { ...p.record.meta, digest: p.digest }, p.action === 'create', p.record.parts);
         if (p.action === 'create') creations.add(op);
         if (ticket) {
           ticket.pending += 1;
@@ -213,7 +213,7 @@ async function recreate(
     } else {
       const json = JSON.stringify(row.document);
       const token = row.meta?.['token'] ?? (op.meta as { token?: unknown }).token;
-      again.set(indexOp(op.id, Math.max(currentVersion, row.version), json, { token, digest: digestOfJson(json) }), op);
+      again.set(indexOp(op.id, Math.max(currentVersion, row.version), json, { token, digest: digestOfRecord(row, json) }, false, row.parts), op);
     }
   }
   if (again.size === 0) return;
@@ -229,7 +229,7 @@ async function recreate(
   });
 }
 
-function indexOp(id: string, version: number, json: string, meta: Readonly<Record<string, unknown>>, strict = false): WriteOp & { kind: 'index' } {
-  return { kind: 'index', id, version, json, meta: { ...meta, version, hv: versionHash(id, version) }, ...(strict ? { strict } : {}) };
+function indexOp(id: string, version: number, json: string, meta: Readonly<Record<string, unknown>>, strict = false, parts?: string): WriteOp & { kind: 'index' } {
+  return { kind: 'index', id, version, json, meta: { ...meta, version, hv: versionHash(id, version, parts) }, ...(strict ? { strict } : {}) };
 }
 

@@ -51,6 +51,7 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
       for (const e of page) if (isAfter(e, options.from) && e.version <= options.to) changes.push(e);
     }
     changes.sort(compareMarks);
+    dropEarlierOfSameId(changes);
     const reread = rereadFrom(source, signal);
     for (let i = 0; i < changes.length; i += options.batchSize) {
       throwIfInterrupted(signal);
@@ -103,4 +104,21 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
     changeDetection: method,
     watermark: mark,
   };
+}
+
+/**
+ * An id changed more than once in the window (a document and one of its nested rows, or two
+ * rows nested in it) is read once, at its latest change: its earlier places are dropped. A run
+ * stopped before that place finds the id again in its next window, which starts before it.
+ */
+function dropEarlierOfSameId(changes: VersionEntry[]): void {
+  const seen = new Set<string>();
+  let w = changes.length;
+  for (let r = changes.length - 1; r >= 0; r--) {
+    const e = changes[r]!;
+    if (seen.has(e.id)) continue;
+    seen.add(e.id);
+    changes[--w] = e;
+  }
+  changes.splice(0, w);
 }

@@ -35,6 +35,11 @@ export function digestOfJson(json: string): string {
   return createHash('sha1').update(json).digest('base64url').slice(0, 22);
 }
 
+/** Digest of a record's content: its JSON text, and the parts of a composed document (record.ts). */
+export function digestOfRecord(record: Pick<SourceRecord, 'parts'>, json: string): string {
+  return record.parts === undefined ? digestOfJson(json) : digestOfJson(`${json}\u0000${record.parts}`);
+}
+
 /**
  * Plans each batch. `lookups: false` skips reading the target (an index that was empty when the
  * run began): every record is then a creation, and the version guard still settles races.
@@ -72,7 +77,7 @@ export async function* planBatches(
         continue;
       }
       const json = JSON.stringify(record.document);
-      const digest = digestOfJson(json);
+      const digest = digestOfRecord(record, json);
       const s = stored.get(record.id);
       const d = decide(record.version, digest, s);
       if (s && options.force?.has(record.id) && d.action !== 'write') {
@@ -129,7 +134,7 @@ async function confirmEqualVersionWrites(planned: PlannedRecord[], stored: Map<s
       continue;
     }
     const json = JSON.stringify(now.document);
-    const digest = digestOfJson(json);
+    const digest = digestOfRecord(now, json);
     if (digest === p.digest && now.version === p.record.version) continue;
     const d = decide(now.version, digest, s);
     planned[i] =

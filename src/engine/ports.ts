@@ -29,6 +29,8 @@ export interface ParsedKey {
 export interface VersionEntry {
   readonly id: string;
   readonly version: number;
+  /** See SourceRecord.parts. */
+  readonly parts?: string;
 }
 
 export interface VersionBatch {
@@ -101,6 +103,8 @@ export interface TargetEntry {
   readonly id: string;
   readonly version: number;
   readonly digest?: string;
+  /** The stored hash of (id, version, parts) (version-hash.ts). */
+  readonly hv?: number;
   /** The stored body without cesync metadata (content comparison only). */
   readonly source?: Record<string, unknown>;
 }

@@ -23,6 +23,12 @@ export interface SourceRecord {
    * the target refused would. Its `document` is then empty.
    */
   readonly rejected?: { readonly errorType: string; readonly reason: string };
+  /**
+   * A digest of the parts a composed document is made of (ids and versions of its nested and
+   * looked-up rows), for documents made of more than one row. A part deleted outright can leave
+   * the version as it was: the parts still differ, so digests and version hashes tell it apart.
+   */
+  readonly parts?: string;
 }
 
 /**

@@ -22,7 +22,7 @@
 import type { InspectableTarget, ParsedKey, RecordSource, TargetEntry } from './ports.js';
 import type { SourceRecord } from './record.js';
 import { throwIfInterrupted } from './interrupt.js';
-import { digestOfJson } from './planner.js';
+import { digestOfRecord } from './planner.js';
 import { versionHash } from './version-hash.js';
 
 export type DriftClass = 'missing' | 'orphan' | 'stale' | 'different';
@@ -94,7 +94,7 @@ export async function verify(
       for (const e of entries) {
         if (!since(e.version)) continue;
         o.count += 1;
-        o.sum += versionHash(e.id, e.version);
+        o.sum += versionHash(e.id, e.version, e.parts);
       }
       progress();
     }
@@ -121,7 +121,7 @@ export async function verify(
     throwIfInterrupted(signal, 'verify');
     const span = spans[i]!;
     // Both sides whole within the span; with `since`, a pair counts when either side is recent.
-    const rows = new Map<string, { version: number; normalised?: string }>();
+    const rows = new Map<string, { version: number; parts?: string; normalised?: string }>();
     if (options.content) {
       for await (const batch of source.scan([{ ...span, done: false }], { signal })) {
         for (const r of batch.records) rows.set(r.id, { version: r.version, normalised: contentOf(r) });
@@ -129,7 +129,7 @@ export async function verify(
       }
     } else {
       for await (const { entries } of source.scanVersions([span], { signal })) {
-        for (const e of entries) rows.set(e.id, { version: e.version });
+        for (const e of entries) rows.set(e.id, { version: e.version, ...(e.parts !== undefined ? { parts: e.parts } : {}) });
         rowsScanned += entries.length;
       }
     }
@@ -143,6 +143,9 @@ export async function verify(
       else if (d.version < row.version) ids.stale.push(d.id);
       else if (options.content) {
         if (row.normalised !== normalise(d.source)) ids.different.push(d.id);
+      } else if (d.version === row.version && row.parts !== undefined && d.hv !== undefined && d.hv !== versionHash(d.id, row.version, row.parts)) {
+        // A composed document whose parts changed under an unchanged version (a nested row deleted).
+        ids.different.push(d.id);
       } else if (d.version > row.version) {
         // Newer than its row: legitimate after a removal (the version is carried), so compare content.
         laterContentCheck.push({ id: d.id, digest: d.digest });
@@ -158,7 +161,7 @@ export async function verify(
     const keys = laterContentCheck.map((c) => source.parseKey(source.idParts(c.id))).filter((k): k is ParsedKey => !('error' in k));
     for await (const batch of source.read(keys, { signal })) {
       for (const r of batch.records) {
-        if (r.rejected || digestOfJson(JSON.stringify(r.document)) !== byId.get(r.id)) ids.different.push(r.id);
+        if (r.rejected || digestOfRecord(r, JSON.stringify(r.document)) !== byId.get(r.id)) ids.different.push(r.id);
       }
     }
   }

@@ -14,7 +14,7 @@ export function columnNames(pipeline: Pick<PipelineConfig, 'fields'>): Record<st
 }
 
 /** The per-field shaping declared in `fields`, by field name. */
-function fieldShapes(pipeline: Pick<PipelineConfig, 'fields'>): FieldShape[] {
+export function fieldShapes(pipeline: Pick<PipelineConfig, 'fields'>): FieldShape[] {
   const out: FieldShape[] = [];
   for (const [column, f] of Object.entries(pipeline.fields ?? {})) {
     if (f === null || typeof f === 'string' || (f.parse === undefined && f.default === undefined)) continue;
@@ -23,32 +23,33 @@ function fieldShapes(pipeline: Pick<PipelineConfig, 'fields'>): FieldShape[] {
   return out;
 }
 
-/** Whether the pipeline shapes documents beyond renaming and leaving out columns. */
-export function shapesDocuments(pipeline: Pick<PipelineConfig, 'fields' | 'transform'>): boolean {
-  return pipeline.transform !== undefined || fieldShapes(pipeline).length > 0;
-}
-
 export interface PipelineShape {
-  /** Field descriptions of the shaped documents (for the mapping). */
+  /** Field descriptions of the documents after `fields` (for the mapping). */
   readonly fields: FieldDescription[];
-  /** Undefined when documents are not shaped. */
-  readonly shape?: ShapeRecord;
+  /** The per-field shaping; undefined when `fields` only renames and leaves out. */
+  readonly fieldShape?: ShapeRecord;
+  /** The transform module, applied last (after nesting); undefined without one. */
+  readonly moduleShape?: ShapeRecord;
 }
 
 /**
  * Checks the shaping against the source's fields and compiles it (loading the transform module).
  * Throws SCHEMA_MISMATCH or CONFIG_INVALID with the field or module at fault.
  */
-export async function openShape(pipeline: PipelineConfig, fields: FieldDescription[], where: string): Promise<PipelineShape> {
-  if (!shapesDocuments(pipeline)) return { fields };
+export async function openShape(pipeline: Pick<PipelineConfig, 'name' | 'fields' | 'transform'>, fields: FieldDescription[], where: string): Promise<PipelineShape> {
+  const shapes = fieldShapes(pipeline);
+  const spec = { pipeline: pipeline.name, fields: shapes };
   const module = pipeline.transform ? { path: pipeline.transform.module, fn: await loadTransformModule(pipeline.transform.module, pipeline.name) } : undefined;
-  const spec = { pipeline: pipeline.name, fields: fieldShapes(pipeline), ...(module ? { module } : {}) };
-  return { fields: shapeFields(fields, spec, where), shape: compileShape(spec) };
+  return {
+    fields: shapes.length > 0 ? shapeFields(fields, spec, where) : fields,
+    ...(shapes.length > 0 ? { fieldShape: compileShape(spec) } : {}),
+    ...(module ? { moduleShape: compileShape({ pipeline: pipeline.name, fields: [], module }) } : {}),
+  };
 }
 
 /** What `config check` can check without connecting: declarations compile, modules load. */
 export async function checkShape(pipeline: PipelineConfig): Promise<void> {
-  if (!shapesDocuments(pipeline)) return;
   if (pipeline.transform) await loadTransformModule(pipeline.transform.module, pipeline.name);
   compileShape({ pipeline: pipeline.name, fields: fieldShapes(pipeline) });
+  for (const n of pipeline.nest) compileShape({ pipeline: `${pipeline.name}: nest ${n.field}`, fields: fieldShapes(n) });
 }

@@ -24,6 +24,8 @@ import { CesyncError } from '../errors.js';
 import type { Stores } from './stores.js';
 import { shapedSource } from '../shape/shaped-source.js';
 import { columnNames, openShape } from './pipeline-shape.js';
+import { openComposition } from './pipeline-composition.js';
+import { composedSource } from '../shape/composed-source.js';
 
 export interface PipelineRunOptions {
   readonly failures: FailureSink;
@@ -54,6 +56,7 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
   }
   const where = `${schema.keyspace}.${schema.table}`;
   const shaping = await openShape(pipeline, fieldDescriptions(schema), where);
+  const composition = pipeline.nest.length > 0 ? await openComposition(stores, pipeline, schema, shaping.fields) : undefined;
   const table = new CassandraTableSource(stores.cassandra, schema, {
     pageSize: pipeline.pageSize,
     splits: pipeline.splits,
@@ -66,14 +69,19 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
   });
   const sink = new ElasticsearchIndexSink(stores.elasticsearch, {
     index: pipeline.index,
-    mapping: indexMapping(shaping.fields, META_FIELD, where),
+    mapping: indexMapping([...shaping.fields, ...(composition?.fields ?? [])], META_FIELD, where),
     settings: pipeline.indexSettings,
     metaField: META_FIELD,
     bulk: pipeline.bulk,
     bulkRetry: { retries: stores.elasticsearchRetries },
     where: stores.elasticsearchWhere,
   });
-  return { source: shaping.shape ? shapedSource(table, shaping.shape) : table, table, sink };
+  // The row's own fields shaped, then rows of other tables nested, then the user's module.
+  let source: RecordSource = table;
+  if (shaping.fieldShape) source = shapedSource(source, shaping.fieldShape);
+  if (composition) source = composedSource(source, composition.nestings);
+  if (shaping.moduleShape) source = shapedSource(source, shaping.moduleShape);
+  return { source, table, sink };
 }
 
 /** Full sync (resumes saved progress unless `restart`). */
