@@ -6,7 +6,9 @@
 //   3. fills them with generated rows, unless they already hold exactly those rows,
 //   4. runs `cesync sync --config examples/sunbird.yaml` (progress bar on a terminal),
 //   5. runs it again: every document is reported unchanged,
-//   6. prints a summary: rows loaded, speed of the first sync, documents in Elasticsearch.
+//   6. renames the organisation with the most members and runs `cesync sync --since last`: the new
+//      name reaches every user document of its members (memberships are nested in users),
+//   7. prints a summary: rows loaded, speed of the first sync, the rename, documents in Elasticsearch.
 //
 // The servers keep running afterwards (`npm run services -- stop` stops them). Exit status: that
 // of the first failing sync run, 2 on bad arguments, 1 on any other error.
@@ -90,8 +92,8 @@ const say = (line: string): void => {
 // ---------------------------------------------------------------------------------------------
 // Elasticsearch, over plain HTTP
 
-async function es(node: string, method: string, urlPath: string): Promise<{ status: number; body: unknown }> {
-  const response = await fetch(new URL(urlPath, node), { method });
+async function es(node: string, method: string, urlPath: string, json?: unknown): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(new URL(urlPath, node), json === undefined ? { method } : { method, body: JSON.stringify(json), headers: { 'content-type': 'application/json' } });
   const text = await response.text();
   let body: unknown = text;
   try {
@@ -115,6 +117,22 @@ async function countDocuments(node: string, index: string): Promise<number | und
   const { status, body } = await es(node, 'GET', `/${name}/_count`);
   if (status !== 200) throw new Error(`counting ${index}: HTTP ${status} ${JSON.stringify(body)}`);
   return (body as { count: number }).count;
+}
+
+/** User documents whose memberships name the organisation `id` with the name `name`. */
+async function usersShowing(node: string, id: string, name: string): Promise<number> {
+  await es(node, 'POST', '/sunbird_user/_refresh');
+  const { body } = await es(node, 'POST', '/sunbird_user/_count', {
+    query: { bool: { filter: [{ term: { 'organisations.organisationId.keyword': id } }, { match_phrase: { 'organisations.orgName': name } }] } },
+  });
+  return (body as { count?: number }).count ?? 0;
+}
+
+/** The organisation with the most members among the user documents, and their count. */
+async function busiestOrganisation(node: string): Promise<{ id: string; members: number } | undefined> {
+  const { body } = await es(node, 'POST', '/sunbird_user/_search', { size: 0, aggs: { orgs: { terms: { field: 'organisations.organisationId.keyword', size: 1 } } } });
+  const bucket = (body as { aggregations?: { orgs: { buckets: { key: string; doc_count: number }[] } } }).aggregations?.orgs.buckets[0];
+  return bucket ? { id: bucket.key, members: bucket.doc_count } : undefined;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,8 +291,8 @@ type PipelineReport = {
 };
 
 /** Runs `cesync sync` with the terminal attached; resolves to its exit code (128+n for a signal). */
-function runSync(endpoints: ServiceEndpoints, reportFile: string, ledgerFile: string): Promise<number> {
-  const args = [cliPath, 'sync', '--config', configFile, '--report', reportFile, '--failure-ledger', ledgerFile];
+function runSync(endpoints: ServiceEndpoints, reportFile: string, ledgerFile: string, extra: readonly string[] = []): Promise<number> {
+  const args = [cliPath, 'sync', '--config', configFile, '--report', reportFile, '--failure-ledger', ledgerFile, ...extra];
   say(`running: cesync ${args.slice(1).map((a) => path.relative(repoRoot, a) || a).join(' ')}`);
   const env = {
     ...process.env,
@@ -383,6 +401,8 @@ async function main(argv: string[]): Promise<number> {
   }
   const secondReports = await readReports(rerunReportFile);
 
+  const rename = await renameOrganisation(endpoints, ledgerFile);
+  if (typeof rename === 'number') return rename;
   const counts = await Promise.all(indices.map(async (index) => [index, await countDocuments(esNode, index)] as const));
 
   const lines: string[] = ['', 'Demo summary'];
@@ -414,6 +434,13 @@ async function main(argv: string[]): Promise<number> {
         ` in ${seconds(r.durationMs)}${unchanged ? '' : '  <- expected all unchanged'}`,
     );
   }
+  if (rename) {
+    lines.push(
+      `  one change:  organisation ${rename.id} renamed "${rename.from}" -> "${rename.to}"; sync --since last read ${rename.report.read} ` +
+        `user rows and indexed ${rename.report.indexed} in ${seconds(rename.report.durationMs)}; user documents showing the new name: ` +
+        `${rename.showing} of its ${rename.members} members${rename.showing === rename.members ? '' : '  <- expected all'}`,
+    );
+  }
   for (const [index, count] of counts) {
     lines.push(`  elasticsearch: ${index}: ${count === undefined ? 'no such index' : `${count} documents`}`);
   }
@@ -431,6 +458,48 @@ async function main(argv: string[]): Promise<number> {
     return first || second;
   }
   return 0;
+}
+
+/**
+ * One change to an organisation's name, carried by `sync --since last` to every user document of
+ * its members (each membership nested in a user document carries its organisation's name). The
+ * busiest organisation is renamed (to its name with " (renamed)", or back, so runs alternate), the
+ * pipeline's safety lag is waited out, and the incremental run's report is returned.
+ */
+async function renameOrganisation(endpoints: ServiceEndpoints, ledgerFile: string) {
+  const esNode = endpoints.elasticsearch.node;
+  const busiest = await busiestOrganisation(esNode);
+  if (!busiest) return undefined;
+  const client = cassandraClient(endpoints);
+  let from: string;
+  let to: string;
+  try {
+    await client.connect();
+    const row = (await client.execute(`SELECT orgname FROM ${cqlIdentifier(keyspace)}.organisation WHERE id = ?`, [busiest.id], { prepare: true })).first();
+    from = String(row?.['orgname'] ?? '');
+    to = from.endsWith(' (renamed)') ? from.slice(0, -' (renamed)'.length) : `${from} (renamed)`;
+    say(`one change: renaming organisation ${busiest.id} "${from}" -> "${to}" (${busiest.members} members)`);
+    await client.execute(`UPDATE ${cqlIdentifier(keyspace)}.organisation SET orgname = ? WHERE id = ?`, [to, busiest.id], { prepare: true });
+  } finally {
+    await client.shutdown().catch(() => undefined);
+  }
+  const lagMs = await safetyLagMs();
+  say(`waiting ${seconds(lagMs + 500)} (the pipeline's safety lag), then: sync --since last`);
+  await new Promise((r) => setTimeout(r, lagMs + 500));
+  const reportFile = path.join(demoDir, 'report-rename.json');
+  const code = await runSync(endpoints, reportFile, ledgerFile, ['--since', 'last']);
+  if (code !== 0) {
+    say(`cesync sync --since last failed with exit code ${code}`);
+    return code;
+  }
+  const report = (await readReports(reportFile)).find((r) => r.pipeline === 'user')!;
+  return { id: busiest.id, from, to, members: busiest.members, report, showing: await usersShowing(esNode, busiest.id, to) };
+}
+
+/** incremental.safetyLagMs of the user pipeline of the example config (default 5000). */
+async function safetyLagMs(): Promise<number> {
+  const config = parseYaml(await readFile(configFile, 'utf8')) as { pipelines?: { name?: string; incremental?: { safetyLagMs?: number } }[] };
+  return config.pipelines?.find((p) => p.name === 'user')?.incremental?.safetyLagMs ?? 5000;
 }
 
 main(process.argv.slice(2)).then(

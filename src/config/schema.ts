@@ -137,11 +137,11 @@ const lookupSchema = z
     match: z
       .record(z.string(), z.string())
       .refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' })
-      .describe("{ lookupColumn: nestedRowColumn }: the looked-up table's whole primary key, by columns of the nested row."),
+      .describe("{ lookupColumn: column }: the looked-up table's whole primary key, by columns of the row it is added to."),
     fields: z
       .record(z.string(), z.string().min(1))
       .refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' })
-      .describe('{ column: fieldName }: the columns of the looked-up row added to the nested row, under these names.'),
+      .describe('{ column: fieldName }: the columns of the looked-up row added, under these names.'),
   })
   .describe('A lookup: columns of another row added to each nested row.');
 
@@ -234,6 +234,10 @@ export const pipelineSchema = z
         });
       })
       .describe('Rows of other tables nested into each document: composed documents (docs/shaping.md).'),
+    lookups: z
+      .array(lookupSchema)
+      .default([])
+      .describe("Columns of other rows added to each document, found by the document's own columns (e.g. the name of its organisation)."),
     transform: z
       .strictObject({
         module: z
@@ -277,9 +281,10 @@ export const pipelineSchema = z
   .describe('One table-to-index sync.');
 
 /** The first part of a pipeline's shaping that the way back could not undo, if any. */
-function irreversibleShaping(p: { fields?: Record<string, unknown>; transform?: unknown; nest?: readonly unknown[] }): { path: PropertyKey[]; what: string } | undefined {
+function irreversibleShaping(p: { fields?: Record<string, unknown>; transform?: unknown; nest?: readonly unknown[]; lookups?: readonly unknown[] }): { path: PropertyKey[]; what: string } | undefined {
   if (p.transform !== undefined) return { path: ['transform'], what: 'a transform module' };
   if ((p.nest ?? []).length > 0) return { path: ['nest'], what: 'a composed document (nested rows of other tables)' };
+  if ((p.lookups ?? []).length > 0) return { path: ['lookups'], what: 'a composed document (columns of looked-up rows)' };
   for (const [column, f] of Object.entries(p.fields ?? {})) {
     if (f === null || typeof f !== 'object') continue;
     const s = f as { parse?: unknown; default?: unknown };
@@ -342,6 +347,7 @@ export type FieldShapeConfig = z.infer<typeof fieldShapeSchema>;
 export type ParseConfig = z.infer<typeof parseSchema>;
 export type NestConfig = z.infer<typeof nestSchema>;
 export type FieldsConfig = z.infer<typeof fieldsSchema>;
+export type LookupConfig = z.infer<typeof lookupSchema>;
 
 /** The JSON Schema of the configuration, for editors (YAML language servers read it). */
 export function configJsonSchema(): unknown {

@@ -62,8 +62,13 @@ export const LOOKUP_CACHE_ENTRIES = 10_000;
 export const LOOKUP_CACHE_MS = 60_000;
 export const COMPOSE_ERROR = 'compose_error';
 
-export function composedSource(source: RecordSource, nestings: readonly Nesting[], clock: () => number = Date.now): RecordSource {
+/**
+ * `nestings`: lists of related rows; `lookups`: columns of rows looked up by the document's own
+ * fields (e.g. the name of a user's root organisation).
+ */
+export function composedSource(source: RecordSource, nestings: readonly Nesting[], lookups: readonly Lookup[] = [], clock: () => number = Date.now): RecordSource {
   const caches = nestings.map((n) => n.lookups.map(() => new LookupCache(clock)));
+  const ownCaches = lookups.map(() => new LookupCache(clock));
 
   async function composeBatch(batch: SourceBatch, signal?: AbortSignal): Promise<SourceBatch> {
     const records = batch.records;
@@ -115,6 +120,22 @@ export function composedSource(source: RecordSource, nestings: readonly Nesting[
       }
       lists.forEach(({ listed }, j) => (acc[j]!.document[n.field] = listed));
     }
+    for (const [li, l] of lookups.entries()) {
+      const cache = ownCaches[li]!;
+      const tuples = new Map<string, string[]>();
+      for (const a of acc) {
+        const t = tupleOf(a.document, l.keyFields);
+        if (t) tuples.set(JSON.stringify(t), t);
+      }
+      await cache.fill(tuples, l.table, signal);
+      for (const a of acc) {
+        const t = tupleOf(a.document, l.keyFields);
+        const row = t ? cache.get(JSON.stringify(t)) : undefined;
+        if (row) a.version = Math.max(a.version, row.version);
+        a.parts.push(`own.${li}:${row ? `${row.id}@${row.version}` : 'none'}`);
+        for (const [from, to] of l.copy) a.document[to] = row ? (row.document[from] ?? null) : null;
+      }
+    }
     live.forEach(([r, i], j) => {
       const a = acc[j]!;
       out[i] = a.rejected
@@ -149,17 +170,37 @@ export function composedSource(source: RecordSource, nestings: readonly Nesting[
       }
       for (const l of n.lookups) {
         // Looked-up rows changed: the documents of every nested row that refers to one of them.
-        const versions = new Map<string, number>();
-        for await (const page of l.table.source.changed(from, to, { signal }).entries) {
-          for (const e of page) {
-            if (e.version < from.version || e.version > to) continue;
-            const key = JSON.stringify(l.table.source.idParts(e.id));
-            versions.set(key, Math.max(versions.get(key) ?? 0, e.version));
-          }
-        }
+        const versions = await changedLookups(l, from, to, signal);
         if (versions.size > 0) yield* referringDocuments(n, l, versions, signal);
       }
     }
+    for (const l of lookups) {
+      // Rows looked up by the documents' own fields: the documents that refer to them (a scan).
+      const versions = await changedLookups(l, from, to, signal);
+      if (versions.size === 0) continue;
+      for await (const batch of source.scan(source.spans().map((s) => ({ ...s, done: false })), { signal })) {
+        const out: VersionEntry[] = [];
+        for (const r of batch.records) {
+          const t = tupleOf(r.document, l.keyFields);
+          const v = t ? versions.get(JSON.stringify(t)) : undefined;
+          if (v !== undefined) out.push({ id: r.id, version: v });
+        }
+        if (out.length > 0) yield out;
+      }
+    }
+  }
+
+  /** Key texts of the looked-up rows changed in the window, with their newest change. */
+  async function changedLookups(l: Lookup, from: Watermark, to: number, signal?: AbortSignal): Promise<Map<string, number>> {
+    const versions = new Map<string, number>();
+    for await (const page of l.table.source.changed(from, to, { signal }).entries) {
+      for (const e of page) {
+        if (e.version < from.version || e.version > to) continue;
+        const key = JSON.stringify(l.table.source.idParts(e.id));
+        versions.set(key, Math.max(versions.get(key) ?? 0, e.version));
+      }
+    }
+    return versions;
   }
 
   /** Documents whose nested rows refer to the looked-up keys (a scan of the nested table). */

@@ -4,7 +4,7 @@
  * of the nested lists (for the mapping). The composing itself is store-neutral
  * (src/shape/composed-source.ts).
  */
-import type { NestConfig, PipelineConfig } from '../config/schema.js';
+import type { LookupConfig, NestConfig, PipelineConfig } from '../config/schema.js';
 import { cassandraError } from '../cassandra/client.js';
 import { fieldDescriptions } from '../cassandra/fields.js';
 import { CassandraTableSource, matchingRows } from '../cassandra/table-source.js';
@@ -17,7 +17,9 @@ import type { Stores } from './stores.js';
 
 export interface Composition {
   readonly nestings: Nesting[];
-  /** Descriptions of the nested lists, one per `nest` entry. */
+  /** Lookups by the document's own fields (`lookups`). */
+  readonly lookups: Lookup[];
+  /** Descriptions of the nested lists and of the looked-up fields. */
   readonly fields: FieldDescription[];
 }
 
@@ -31,7 +33,62 @@ export async function openComposition(stores: Stores, pipeline: PipelineConfig, 
     nestings.push(nesting);
     fields.push(field);
   }
-  return { nestings, fields };
+  const lookups: Lookup[] = [];
+  const taken = new Set([...parentFields.map((f) => f.name), ...fields.map((f) => f.name)]);
+  for (const [j, l] of pipeline.lookups.entries()) {
+    const at = `lookups.${j}`;
+    const fieldOf = (column: string, what: string) => {
+      const c = parent.columns.find((x) => x.name === column);
+      if (!c) throw new CesyncError('SCHEMA_MISMATCH', `${at}: ${what}: ${column} is not a column of ${parent.keyspace}.${parent.table} (or is left out by its fields)`);
+      return c.field;
+    };
+    const opened = await openLookup(stores, pipeline, l, pipeline.keyspace, parent, fieldOf, at);
+    lookups.push(opened.lookup);
+    for (const [name, type] of Object.entries(opened.fields)) {
+      if (taken.has(name)) throw new CesyncError('SCHEMA_MISMATCH', `${at}: adds ${name}, which is already a field of the documents`);
+      taken.add(name);
+      fields.push({ name, type, key: false });
+    }
+  }
+  return { nestings, lookups, fields };
+}
+
+/**
+ * A lookup: the table opened (only its key and copied columns read, so a change to another column
+ * moves no version), its key matched by columns of the row it enriches (`of`, whose key positions
+ * are used when all of them are key columns). Returns it with the types of the fields it adds.
+ */
+async function openLookup(
+  stores: Stores,
+  pipeline: PipelineConfig,
+  l: LookupConfig,
+  keyspace: string,
+  of: TableSchema,
+  fieldOf: (column: string, what: string) => string,
+  at: string,
+): Promise<{ lookup: Lookup; fields: Record<string, FieldType> }> {
+  const lraw = await tableSchema(stores, l.keyspace ?? keyspace, l.table);
+  const lwhere = `${lraw.keyspace}.${lraw.table}`;
+  for (const c of Object.keys(l.fields)) if (!lraw.columns.some((x) => x.name === c)) throw new CesyncError('SCHEMA_MISMATCH', `${at}: fields: ${c} is not a column of ${lwhere}`);
+  const keep = new Set([...lraw.keyColumns, ...Object.keys(l.fields)]);
+  const lschema = mapFields(lraw, Object.fromEntries(lraw.columns.filter((c) => !keep.has(c.name)).map((c) => [c.name, null])), at);
+  const lmatch = Object.keys(l.match);
+  if (lmatch.length !== lschema.keyColumns.length || lschema.keyColumns.some((k) => l.match[k] === undefined)) {
+    throw new CesyncError('SCHEMA_MISMATCH', `${at}: match must name the whole primary key of ${lwhere} (${lschema.keyColumns.join(', ')}), each by a column of the rows it adds to`);
+  }
+  const keyFields = lschema.keyColumns.map((k) => fieldOf(l.match[k]!, 'match'));
+  const positions = lschema.keyColumns.map((k) => of.keyColumns.indexOf(l.match[k]!));
+  const source = openSource(stores, pipeline, lschema);
+  const ltypes = new Map(fieldDescriptions(lschema).map((d) => [d.name, d.type]));
+  return {
+    lookup: {
+      table: { source, find: matchingRows(source, lschema.keyColumns, { where: stores.cassandraWhere, consistency: stores.decisionConsistency }) },
+      keyFields,
+      ...(positions.every((p) => p >= 0) ? { keyPositions: positions } : {}),
+      copy: Object.entries(l.fields).map(([c, name]) => [c, name] as const),
+    },
+    fields: Object.fromEntries(Object.entries(l.fields).map(([c, name]) => [name, ltypes.get(c)!])),
+  };
 }
 
 async function openNesting(stores: Stores, pipeline: PipelineConfig, parent: TableSchema, n: NestConfig, at: string): Promise<{ nesting: Nesting; field: FieldDescription }> {
@@ -70,28 +127,9 @@ async function openNesting(stores: Stores, pipeline: PipelineConfig, parent: Tab
   const lookups: Lookup[] = [];
   const lookupFields: Record<string, FieldType> = {};
   for (const [j, l] of n.lookups.entries()) {
-    const lat = `${at}: lookups.${j}`;
-    const lraw = await tableSchema(stores, l.keyspace ?? keyspace, l.table);
-    const lwhere = `${lraw.keyspace}.${lraw.table}`;
-    for (const c of Object.keys(l.fields)) if (!lraw.columns.some((x) => x.name === c)) throw new CesyncError('SCHEMA_MISMATCH', `${lat}: fields: ${c} is not a column of ${lwhere}`);
-    // Only the key and the copied columns are read: a change to another column moves no version.
-    const keep = new Set([...lraw.keyColumns, ...Object.keys(l.fields)]);
-    const lschema = mapFields(lraw, Object.fromEntries(lraw.columns.filter((c) => !keep.has(c.name)).map((c) => [c.name, null])), lat);
-    const lmatch = Object.keys(l.match);
-    if (lmatch.length !== lschema.keyColumns.length || lschema.keyColumns.some((k) => l.match[k] === undefined)) {
-      throw new CesyncError('SCHEMA_MISMATCH', `${lat}: match must name the whole primary key of ${lwhere} (${lschema.keyColumns.join(', ')}), each by a column of the nested rows`);
-    }
-    const keyFields = lschema.keyColumns.map((k) => fieldOf(l.match[k]!, `${lat}: match`));
-    const positions = lschema.keyColumns.map((k) => schema.keyColumns.indexOf(l.match[k]!));
-    const source = openSource(stores, pipeline, lschema);
-    lookups.push({
-      table: { source, find: matchingRows(source, lschema.keyColumns, { where: stores.cassandraWhere, consistency: stores.decisionConsistency }) },
-      keyFields,
-      ...(positions.every((p) => p >= 0) ? { keyPositions: positions } : {}),
-      copy: Object.entries(l.fields).map(([c, name]) => [c, name] as const),
-    });
-    const ltypes = new Map(fieldDescriptions(lschema).map((d) => [d.name, d.type]));
-    for (const [c, name] of Object.entries(l.fields)) lookupFields[name] = ltypes.get(c)!;
+    const opened = await openLookup(stores, pipeline, l, keyspace, schema, fieldOf, `${at}: lookups.${j}`);
+    lookups.push(opened.lookup);
+    Object.assign(lookupFields, opened.fields);
   }
 
   const whereFields = Object.fromEntries(Object.entries(n.where ?? {}).map(([c, v]) => [fieldOf(c, 'where'), v]));

@@ -56,7 +56,7 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
   }
   const where = `${schema.keyspace}.${schema.table}`;
   const shaping = await openShape(pipeline, fieldDescriptions(schema), where);
-  const composition = pipeline.nest.length > 0 ? await openComposition(stores, pipeline, schema, shaping.fields) : undefined;
+  const composition = pipeline.nest.length > 0 || pipeline.lookups.length > 0 ? await openComposition(stores, pipeline, schema, shaping.fields) : undefined;
   const table = new CassandraTableSource(stores.cassandra, schema, {
     pageSize: pipeline.pageSize,
     splits: pipeline.splits,
@@ -79,7 +79,7 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
   // The row's own fields shaped, then rows of other tables nested, then the user's module.
   let source: RecordSource = table;
   if (shaping.fieldShape) source = shapedSource(source, shaping.fieldShape);
-  if (composition) source = composedSource(source, composition.nestings);
+  if (composition) source = composedSource(source, composition.nestings, composition.lookups);
   if (shaping.moduleShape) source = shapedSource(source, shaping.moduleShape);
   return { source, table, sink };
 }
