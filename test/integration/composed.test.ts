@@ -177,6 +177,70 @@ describe('a composed, shaped document', () => {
     expect((await get('u0007'))['organisations']).toContainEqual(expect.objectContaining({ organisationId: orgOf(7, 0), position: 'by id' }));
   });
 
+  it('follows changes of every part through watch', async () => {
+    const child = spawn(process.execPath, ['bin/cesync.js', 'watch', '--config', configFile, '--interval', '200'], { env: { ...process.env, ...testEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    const until = async (what: string, check: () => Promise<boolean>) => {
+      const end = Date.now() + 30_000;
+      while (!(await check())) {
+        if (Date.now() > end) throw new Error(`timed out waiting for ${what}:\n${out}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    try {
+      await q(`UPDATE ${KS}.organisation SET orgname = 'Watched' WHERE id = 'org-5'`);
+      await q(`INSERT INTO ${KS}.user_roles (userid, role, scope) VALUES ('u0009', 'ORG_ADMIN', '[]')`);
+      const rows = (await q(`SELECT userid, organisationid, isdeleted FROM ${KS}.user_organisation`)).rows;
+      const member = rows.find((r) => r['organisationid'] === 'org-5' && r['isdeleted'] === false)!['userid'] as string;
+      await until('the new organisation name in a member', async () =>
+        ((await get(member))['organisations'] as { organisationId: string; orgName: string }[]).some((o) => o.organisationId === 'org-5' && o.orgName === 'Watched'),
+      );
+      await until('the new role', async () => ((await get('u0009'))['roles'] as { role: string }[]).some((r) => r.role === 'ORG_ADMIN'));
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, out).toBe(0);
+  });
+
+  it('syncs ids with their parts through the Data Sync API (cesync serve)', async () => {
+    const child = spawn(process.execPath, ['bin/cesync.js', 'serve', '--config', configFile, '--port', '0'], {
+      env: { ...process.env, ...testEnv(), CESYNC_API_KEY: 'a-key-of-sixteen-chars' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 60_000);
+        const look = () => {
+          const m = /listening on (http:\/\/\S+)/.exec(out);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[1]!);
+          }
+        };
+        child.stdout.on('data', look);
+        child.stderr.on('data', look);
+      });
+      await q(`UPDATE ${KS}.user_organisation SET position = 'via api' WHERE userid = 'u0010' AND organisationid = ?`, [orgOf(10, 0)]);
+      const res = await fetch(`${url}/api/data/v1/index/sync`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: 'Bearer a-key-of-sixteen-chars' },
+        body: JSON.stringify({ request: { objectType: 'user', objectIds: ['u0010'], operationType: 'sync' } }),
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect((await get('u0010'))['organisations']).toContainEqual(expect.objectContaining({ organisationId: orgOf(10, 0), position: 'via api' }));
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited, out).toBe(0);
+  });
+
   it('finds a nested row deleted outright by verify, and repair puts it right', async () => {
     // Deleting the oldest membership leaves the newest write time, so the version, as it was.
     const id = 'u0011';
