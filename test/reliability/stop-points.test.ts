@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
 import { deleteIndex, openTestClients, rawConfig, runCli, tempDir, writeConfig } from '../integration/harness.js';
-import { random, runAndStop, sleep, start, type Finished } from './cli.js';
+import { random, runAndStop, sleep, start } from './cli.js';
+import { expectCleanStop, landed, outcomes, stopPoint as randomStop } from './stops.js';
 import { CASE_TIMEOUT_MS, printTable, record, scale } from './results.js';
 
 const KS = 'cesync_rel_stop';
@@ -65,31 +66,8 @@ async function verify(c: string): Promise<VerifyReport> {
   return JSON.parse(res.stdout).reports[0] as VerifyReport;
 }
 
-/** A random stop: SIGTERM or SIGKILL, at a random moment of a run of about RUN_SECONDS. */
-function stopPoint(i: number): { signal: NodeJS.Signals; delayMs: number } {
-  return { signal: i % 2 === 0 ? 'SIGTERM' : 'SIGKILL', delayMs: Math.round(200 + rnd() * RUN_SECONDS * 1000) };
-}
-
-/**
- * What a stopped run may end with: finished (0), interrupted (4), or killed by kill -9. Never a
- * crash or a store error. (SIGTERM in the first milliseconds, before Node.js has run a line of
- * cesync, ends the process by the signal: allowed only when it printed nothing at all.)
- */
-function expectCleanStop(r: Finished & { stopped: boolean }, signal: NodeJS.Signals): void {
-  if (!r.stopped) expect(r.code, r.stderr).toBe(0);
-  else if (signal === 'SIGKILL') expect(r.signal).toBe('SIGKILL');
-  else if (r.signal === 'SIGTERM') expect(r.stdout + r.stderr, 'killed by SIGTERM only before it started').toBe('');
-  else expect([0, 4], r.stderr).toContain(r.code);
-}
-
-/** Stops that came before the command finished by itself. */
-const landed = (rs: readonly { stopped: boolean }[]): number => rs.filter((r) => r.stopped).length;
-
-function outcomes(rs: readonly (Finished & { stopped: boolean })[]): string {
-  const term = rs.filter((r) => r.stopped && r.signal !== 'SIGKILL').length;
-  const kill = rs.filter((r) => r.signal === 'SIGKILL').length;
-  return `${term} SIGTERM + ${kill} kill -9 landed mid-run, ${rs.length - term - kill} finished first`;
-}
+/** A random stop of a run of about RUN_SECONDS. */
+const stopPoint = (i: number) => randomStop(i, rnd, RUN_SECONDS);
 
 beforeAll(async () => {
   ({ cql, es } = await openTestClients(KS));
