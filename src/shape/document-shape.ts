@@ -78,6 +78,9 @@ export function compileShape(spec: ShapeSpec): ShapeRecord {
   });
   const module = spec.module;
   return async (record) => {
+    // Already refused by an earlier step (a nested row that could not be shaped): it stays so,
+    // with its reason; the user's function never sees an empty document.
+    if (record.rejected) return record;
     let document: Record<string, unknown> = { ...record.document };
     for (const s of steps) {
       let value = document[s.field];

@@ -70,7 +70,10 @@ beforeAll(async () => {
     if (writes.length > 400) await Promise.all(writes.splice(0));
   }
   await Promise.all(writes);
-  writeFileSync(join(dir, 'shape.mjs'), 'export default (doc, { id }) => { const { flagsValue, ...rest } = doc; return { ...rest, identifier: id, stateValidated: (flagsValue & 4) === 4 }; };\n');
+  writeFileSync(
+    join(dir, 'shape.mjs'),
+    'export default (doc, { id }) => { if (doc.firstName === "boom") throw new Error("cannot shape " + id); const { flagsValue, ...rest } = doc; return { ...rest, identifier: id, stateValidated: (flagsValue & 4) === 4 }; };\n',
+  );
   configFile = writeConfig(
     dir,
     rawConfig(
@@ -271,6 +274,19 @@ describe('a composed, shaped document', () => {
     expect(await sync('--ids', 'u0020')).toMatchObject({ indexed: 1, failed: 0 });
   });
 
+  it('counts a document the transform module throws on as failed, in the ledger, and goes on', async () => {
+    await q(`UPDATE ${KS}.user SET firstname = 'boom' WHERE id = 'u0021'`);
+    await q(`UPDATE ${KS}.user SET firstname = 'fine' WHERE id = 'u0022'`);
+    const res = await cli('sync', '--ids', 'u0021,u0022');
+    expect(res.code).toBe(1);
+    expect((res.json!.reports as Record<string, unknown>[])[0]).toMatchObject({ read: 2, failed: 1, indexed: 1 });
+    const ledger = (await import('node:fs')).readFileSync(join(dir, 'failures.ndjson'), 'utf8');
+    expect(ledger).toMatch(/"id":"u0021".*"errorType":"transform_module_error".*shape\.mjs threw: cannot shape u0021/);
+    expect((await get('u0022'))['firstName']).toBe('fine');
+    await q(`UPDATE ${KS}.user SET firstname = 'Name 21' WHERE id = 'u0021'`);
+    expect(await sync('--ids', 'u0021')).toMatchObject({ indexed: 1, failed: 0 });
+  });
+
   it('resumes a full sync killed mid-way, and ends in sync', async () => {
     await deleteIndex(es, INDEX);
     const child = spawn(process.execPath, ['bin/cesync.js', 'sync', '--config', configFile, '--restart'], { env: { ...process.env, ...testEnv() }, stdio: 'ignore' });
@@ -290,6 +306,30 @@ describe('a composed, shaped document', () => {
     const v = await cli('verify', '--content');
     expect(v.code, v.stdout).toBe(0);
     expect((await es.count({ index: INDEX })).count).toBe(USERS);
+  });
+});
+
+describe('bad shaping declarations, found by config check', () => {
+  it.each([
+    [{ fields: { createddate: { parse: { date: 'yyyy', zone: 'Mars/Olympus' } } } }, /fields: createddate: unknown time zone "Mars\/Olympus"/],
+    [{ fields: { createddate: { parse: 'xml' } } }, /pipelines\.0\.fields\.createddate/],
+    [{ transform: { module: './missing.mjs' } }, /transform\.module .*missing\.mjs cannot be loaded: no such file/],
+    [{ direction: 'both', fields: { createddate: { parse: 'date' } } }, /cannot be undone/],
+    [{ nest: [{ field: 'o', table: 't', match: {} }] }, /pipelines\.0\.nest\.0\.match/],
+  ])('refuses %j with exit 2 and a message naming it', async (extra, message) => {
+    const file = writeConfig(tempDir(), rawConfig([{ name: 'b', keyspace: KS, table: 'user', index: 'composed_bad', ...extra }]));
+    const r = await runCli(['config', 'check', '--config', file]);
+    expect(r.code, r.stdout).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it('refuses, when a run starts, parse of a column that holds no text (exit 2, nothing written)', async () => {
+    const file = writeConfig(tempDir(), rawConfig([{ name: 'b', keyspace: KS, table: 'user', index: 'composed_bad', fields: { flagsvalue: { parse: 'json' } } }]));
+    expect((await runCli(['config', 'check', '--config', file])).code).toBe(0);
+    const r = await runCli(['sync', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/fields: flagsvalue: parse json converts text, and flagsvalue of cesync_composed\.user holds integer values/);
+    expect(await es.indices.exists({ index: 'composed_bad' })).toBe(false);
   });
 });
 

@@ -117,6 +117,14 @@ describe('transform module', () => {
     expect((await s(rec({ x: 3 }))).rejected?.reason).toBe(`${path} returned an array, not a document object`);
   });
 
+  it('leaves a record an earlier step refused as it is: the function never sees it', async () => {
+    let calls = 0;
+    const s = shape({ fields: [{ field: 'n', parse: 'integer' }], module: { path: 'm.mjs', fn: (d) => (calls++, d) } });
+    const refused = { ...rec({ n: '1' }), document: {}, rejected: { errorType: 'compose_error', reason: 'nested: bad' } };
+    expect(await s(refused)).toBe(refused);
+    expect(calls).toBe(0);
+  });
+
   it('refuses a missing module, one that does not parse, and one without a function', async () => {
     await expect(loadTransformModule(join(dir, 'none.mjs'), 'p')).rejects.toThrow(/p: transform.module .*none.mjs cannot be loaded: no such file/);
     await expect(loadTransformModule(write('syntax.mjs', 'export default (doc => ;'), 'p')).rejects.toThrow(/syntax.mjs cannot be loaded: ./);
