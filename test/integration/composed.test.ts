@@ -260,6 +260,22 @@ describe('a composed, shaped document', () => {
     expect(again.code, again.stdout).toBe(0);
   });
 
+  it('carries a nested row deleted outright that was the newest part: the version the index holds is kept', async () => {
+    // u0001's membership of org-19 was added last (above): deleting it makes the newest write
+    // time of the document's parts older than the version the index holds.
+    const id = 'u0001';
+    const before = (await es.get({ index: INDEX, id })) as { _version?: number };
+    await q(`DELETE FROM ${KS}.user_organisation WHERE userid = ? AND organisationid = 'org-19'`, [id]);
+    const v = await cli('verify');
+    expect((v.json!.reports as { ids: Record<string, string[]> }[])[0]!.ids['different']).toEqual([id]);
+    const r = await cli('repair', '--yes');
+    expect(r.code, r.stderr).toBe(0);
+    const after = (await es.get({ index: INDEX, id })) as { _version?: number };
+    expect(after._version).toBe(before._version);
+    expect(((await get(id))['organisations'] as { organisationId: string }[]).map((o) => o.organisationId)).not.toContain('org-19');
+    expect((await cli('verify')).code).toBe(0);
+  });
+
   it('sends a row whose text does not parse to the failure ledger, and leaves its document as it was', async () => {
     const before = await get('u0020');
     await q(`UPDATE ${KS}.user SET createddate = 'last tuesday' WHERE id = 'u0020'`);
