@@ -280,8 +280,8 @@ export class CassandraTableSource implements RecordSource {
     return this.selectKey.replace(/ WHERE .*$/, ` WHERE ${columns.map((k) => `${quoteIdentifier(k)} = ?`).join(' AND ')}`);
   }
 
-  /** Every row a select of whole rows (selectWhere) gives for these values, page by page. */
-  async readWhere(select: string, values: readonly unknown[], consistency: number | undefined, signal?: AbortSignal): Promise<SourceRecord[]> {
+  /** The rows a select of whole rows (selectWhere) gives for these values, page by page: at most `max`. */
+  async readWhere(select: string, values: readonly unknown[], consistency: number | undefined, signal?: AbortSignal, max = Infinity): Promise<SourceRecord[]> {
     const out: SourceRecord[] = [];
     let pageState: string | undefined;
     do {
@@ -294,8 +294,8 @@ export class CassandraTableSource implements RecordSource {
       }
       for (const row of rs.rows) out.push(this.toRecord(row));
       pageState = rs.pageState ?? undefined;
-    } while (pageState);
-    return out;
+    } while (pageState && out.length < max);
+    return out.slice(0, max);
   }
 
   parseKey(parts: readonly string[]): ParsedKey | { error: string } {
@@ -356,7 +356,7 @@ export function matchingRows(source: CassandraTableSource, columns: readonly str
   const types = columns.map((c) => schema.columns.find((x) => x.name === c)!.type);
   const select = source.selectWhere(columns);
   const inFlight = Math.max(1, options.inFlight ?? 64);
-  return async (tuples: readonly (readonly string[])[], opts: { signal?: AbortSignal }): Promise<SourceRecord[][]> => {
+  return async (tuples: readonly (readonly string[])[], opts: { signal?: AbortSignal; limit?: number }): Promise<SourceRecord[][]> => {
     const out: SourceRecord[][] = [];
     for (let i = 0; i < tuples.length; i += inFlight) {
       throwIfInterrupted(opts.signal, `the read of ${table}`);
@@ -370,7 +370,7 @@ export function matchingRows(source: CassandraTableSource, columns: readonly str
               if (!parsed.ok) return []; // a text no row's key can hold
               values.push(parsed.value);
             }
-            return source.readWhere(select, values, options.consistency, opts.signal);
+            return source.readWhere(select, values, options.consistency, opts.signal, opts.limit === undefined ? undefined : opts.limit + 1);
           }),
         )),
       );

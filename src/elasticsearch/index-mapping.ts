@@ -64,7 +64,10 @@ function fieldMapping(t: FieldType, path: string, templates: Mapping[]): Mapping
     case 'object':
       return {
         properties: Object.fromEntries(
-          Object.entries(t.fields).map(([name, ft]) => [name, fieldMapping(ft, `${path}.${name}`, templates)]),
+          // Fields of dynamic structure (parsed JSON) are left to the index, as at the top level.
+          Object.entries(t.fields)
+            .filter(([, ft]) => ft.kind !== 'dynamic')
+            .map(([name, ft]) => [name, fieldMapping(ft, `${path}.${name}`, templates)]),
         ),
       };
     case 'map': {

@@ -113,7 +113,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
       totalSpans: spans.length,
       index: options.index,
       indexCreated: target.created,
-      failureLedger: counters.failed > 0 ? options.failureLedgerPath : undefined,
+      failureLedger: counters.failed > 0 && !dryRun ? options.failureLedgerPath : undefined, // a dry run writes no ledger
       ...extra,
     });
 

@@ -51,7 +51,7 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
       for (const e of page) if (isAfter(e, options.from) && e.version <= options.to) changes.push(e);
     }
     changes.sort(compareMarks);
-    dropEarlierOfSameId(changes);
+    dropLaterOfSameId(changes);
     const reread = rereadFrom(source, signal);
     for (let i = 0; i < changes.length; i += options.batchSize) {
       throwIfInterrupted(signal);
@@ -96,7 +96,7 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
       signal,
       index: options.index,
       indexCreated: target.created,
-      failureLedger: counters.failed > 0 ? options.failureLedgerPath : undefined,
+      failureLedger: counters.failed > 0 && !dryRun ? options.failureLedgerPath : undefined, // a dry run writes no ledger
       planFile: plan?.path,
       samples: plan?.samples,
     }),
@@ -108,17 +108,19 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
 
 /**
  * An id changed more than once in the window (a document and one of its nested rows, or two
- * rows nested in it) is read once, at its latest change: its earlier places are dropped. A run
- * stopped before that place finds the id again in its next window, which starts before it.
+ * rows nested in it) is read once, at its earliest change: its later places are dropped. Every
+ * change listed was made before the listing, and that read comes after it, so it includes them
+ * all. (Keeping the latest place instead could lose the earlier change: a run stopped before that
+ * place leaves the earlier one behind the watermark, and a later place that disappears before the
+ * next run, a nested row deleted, leaves nothing to find.)
  */
-function dropEarlierOfSameId(changes: VersionEntry[]): void {
+function dropLaterOfSameId(changes: VersionEntry[]): void {
   const seen = new Set<string>();
-  let w = changes.length;
-  for (let r = changes.length - 1; r >= 0; r--) {
-    const e = changes[r]!;
+  let w = 0;
+  for (const e of changes) {
     if (seen.has(e.id)) continue;
     seen.add(e.id);
-    changes[--w] = e;
+    changes[w++] = e;
   }
-  changes.splice(0, w);
+  changes.length = w;
 }

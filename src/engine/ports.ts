@@ -31,6 +31,8 @@ export interface VersionEntry {
   readonly version: number;
   /** See SourceRecord.parts. */
   readonly parts?: string;
+  /** The row could not be made into a document (SourceRecord.rejected): it matches no document. */
+  readonly rejected?: boolean;
 }
 
 export interface VersionBatch {

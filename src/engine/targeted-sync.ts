@@ -101,7 +101,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
       signal,
       index: options.index,
       indexCreated: target.created,
-      failureLedger: counters.failed > 0 || (counters.missing > 0 && !options.deleteMissing) ? options.failureLedgerPath : undefined,
+      failureLedger: !dryRun && (counters.failed > 0 || (counters.missing > 0 && !options.deleteMissing)) ? options.failureLedgerPath : undefined,
       inputProblems: problems.sort((a, b) => a.line - b.line),
       outcomes,
       ...extra,

@@ -94,7 +94,7 @@ export async function verify(
       for (const e of entries) {
         if (!since(e.version)) continue;
         o.count += 1;
-        o.sum += versionHash(e.id, e.version, e.parts);
+        o.sum += e.rejected ? REJECTED_HASH : versionHash(e.id, e.version, e.parts);
       }
       progress();
     }
@@ -121,7 +121,7 @@ export async function verify(
     throwIfInterrupted(signal, 'verify');
     const span = spans[i]!;
     // Both sides whole within the span; with `since`, a pair counts when either side is recent.
-    const rows = new Map<string, { version: number; parts?: string; normalised?: string }>();
+    const rows = new Map<string, { version: number; parts?: string; rejected?: boolean; normalised?: string }>();
     if (options.content) {
       for await (const batch of source.scan([{ ...span, done: false }], { signal })) {
         for (const r of batch.records) rows.set(r.id, { version: r.version, normalised: contentOf(r) });
@@ -129,7 +129,7 @@ export async function verify(
       }
     } else {
       for await (const { entries } of source.scanVersions([span], { signal })) {
-        for (const e of entries) rows.set(e.id, { version: e.version, ...(e.parts !== undefined ? { parts: e.parts } : {}) });
+        for (const e of entries) rows.set(e.id, { version: e.version, ...(e.parts !== undefined ? { parts: e.parts } : {}), ...(e.rejected ? { rejected: true } : {}) });
         rowsScanned += entries.length;
       }
     }
@@ -143,6 +143,9 @@ export async function verify(
       else if (d.version < row.version) ids.stale.push(d.id);
       else if (options.content) {
         if (row.normalised !== normalise(d.source)) ids.different.push(d.id);
+      } else if (row.rejected) {
+        // A row that could not be made into a document: what the index holds does not describe it.
+        ids.different.push(d.id);
       } else if (d.version === row.version && row.parts !== undefined && d.hv !== undefined && d.hv !== versionHash(d.id, row.version, row.parts)) {
         // A composed document whose parts changed under an unchanged version (a nested row deleted).
         ids.different.push(d.id);
@@ -213,6 +216,12 @@ async function classifyUntracked(
     else if (normalise(d.source) !== row.normalised) ids.different.push(d.id);
   }
 }
+
+/**
+ * What a row that could not be made into a document adds to a span's sum of version hashes: a
+ * value no document's hash has (hashes are 30 bits), so the span is always read in detail.
+ */
+const REJECTED_HASH = 2 ** 30 + 0.5;
 
 /**
  * A row's content as verify compares it. A row that could not be shaped (SourceRecord.rejected)

@@ -11,13 +11,17 @@
  *   stored version is kept, see removal.ts).
  * - Nested rows come in the related table's order (its clustering order): equal parts give equal
  *   documents, so digests still tell unchanged documents apart.
- * - Reads stay bounded: nested rows are read for a batch of documents at once, looked-up rows
- *   through a cache of at most LOOKUP_CACHE_ENTRIES entries, each kept for LOOKUP_CACHE_MS.
+ * - Reads stay bounded: nested rows are read for a batch of documents at once (at most
+ *   `maxRows` per document), looked-up rows through a cache of at most LOOKUP_CACHE_ENTRIES
+ *   entries, each kept for LOOKUP_CACHE_MS. The cache serves scans only (full sync, verify):
+ *   reads by key (targeted and incremental syncs, and the re-reads that confirm a write at a
+ *   version the index already holds) read every looked-up row afresh, so a decision to overwrite
+ *   is never taken on a cached copy.
  * - `changed` finds the documents a change of any part belongs to: changed rows of the source,
  *   changed nested rows (by their key), and changed looked-up rows (by the nested rows that
- *   refer to them, found by a scan of the nested table). A nested row deleted outright leaves
- *   nothing to find: it reaches the document with the next change of any of its parts, or by
- *   verify and repair.
+ *   refer to them, found by a scan of the nested table). A nested or looked-up row deleted
+ *   outright, or one without write times (a key-only table), leaves nothing to find: it reaches
+ *   the document with the next change of any of its parts, or by verify and repair.
  */
 import { createHash } from 'node:crypto';
 import type { ParsedKey, RecordSource, TokenSpan, VersionBatch, VersionEntry, Watermark } from '../engine/ports.js';
@@ -27,8 +31,11 @@ import type { SourceBatch, SourceRecord } from '../engine/record.js';
 export interface RelatedTable {
   /** The table as a source: its ids, its changes, its scans. */
   readonly source: RecordSource;
-  /** For each tuple of key texts, the rows whose matched columns hold it, in the table's order. */
-  find(tuples: readonly (readonly string[])[], options: { signal?: AbortSignal }): Promise<SourceRecord[][]>;
+  /**
+   * For each tuple of key texts, the rows whose matched columns hold it, in the table's order; at
+   * most `limit` + 1 per tuple when a limit is given (so that a tuple with more shows as such).
+   */
+  find(tuples: readonly (readonly string[])[], options: { signal?: AbortSignal; limit?: number }): Promise<SourceRecord[][]>;
 }
 
 export interface Lookup {
@@ -49,8 +56,13 @@ export interface Nesting {
   readonly tupleFromParent: readonly number[];
   /** For each of the document's id parts, its position among a nested row's id parts. */
   readonly parentFromChild: readonly number[];
-  /** Only nested rows whose fields hold these values are listed. */
+  /**
+   * Only nested rows whose fields hold these values are listed (compared before `shape`, as the
+   * texts of the row's values: see textOf).
+   */
   readonly where: Readonly<Record<string, unknown>>;
+  /** Most rows nested in one document; a document with more is refused (never cut silently). */
+  readonly maxRows: number;
   /** Fields left out of the listed rows (key columns of the nested table the user left out). */
   readonly omit: readonly string[];
   /** Shaping of each nested row (parse, default), or undefined. */
@@ -70,7 +82,7 @@ export function composedSource(source: RecordSource, nestings: readonly Nesting[
   const caches = nestings.map((n) => n.lookups.map(() => new LookupCache(clock)));
   const ownCaches = lookups.map(() => new LookupCache(clock));
 
-  async function composeBatch(batch: SourceBatch, signal?: AbortSignal): Promise<SourceBatch> {
+  async function composeBatch(batch: SourceBatch, signal: AbortSignal | undefined, fresh: boolean): Promise<SourceBatch> {
     const records = batch.records;
     const live = records.map((r, i) => [r, i] as const).filter(([r]) => !r.rejected);
     if (live.length === 0) return batch;
@@ -78,21 +90,30 @@ export function composedSource(source: RecordSource, nestings: readonly Nesting[
     const parts = live.map(([r]) => source.idParts(r.id));
     const acc = live.map(([r]) => ({ document: { ...r.document } as Record<string, unknown>, version: r.version, parts: [] as string[], rejected: undefined as undefined | { errorType: string; reason: string } }));
     for (const [ni, n] of nestings.entries()) {
-      const found = await n.table.find(parts.map((p) => n.tupleFromParent.map((i) => p[i]!)), { signal });
+      const found = await n.table.find(
+        parts.map((p) => n.tupleFromParent.map((i) => p[i]!)),
+        { signal, limit: n.maxRows },
+      );
       const lists: { records: SourceRecord[]; listed: Record<string, unknown>[] }[] = [];
       for (let j = 0; j < live.length; j++) {
         const a = acc[j]!;
         const listed: Record<string, unknown>[] = [];
         const shaped: SourceRecord[] = [];
-        for (const child of found[j] ?? []) {
+        const rows = found[j] ?? [];
+        if (rows.length > n.maxRows) {
+          a.rejected ??= { errorType: COMPOSE_ERROR, reason: `${n.field}: more than ${n.maxRows} rows to nest (nest maxRows)` };
+          rows.length = 0;
+        }
+        for (const child of rows) {
           a.version = Math.max(a.version, child.version);
           a.parts.push(`${ni}:${child.id}@${child.version}`);
+          // Rows left out by `where` are not shaped: a bad value in one never refuses the document.
+          if (!matches(child.document, n.where)) continue;
           const c = n.shape ? await n.shape(child) : child;
           if (c.rejected) {
             a.rejected ??= { errorType: c.rejected.errorType, reason: `${n.field}: row ${child.id}: ${c.rejected.reason}` };
             continue;
           }
-          if (!matches(c.document, n.where)) continue;
           shaped.push(c);
           listed.push(withoutFields(c.document, n.omit));
         }
@@ -107,14 +128,14 @@ export function composedSource(source: RecordSource, nestings: readonly Nesting[
             if (t) tuples.set(JSON.stringify(t), t);
           }
         }
-        await cache.fill(tuples, l.table, signal);
+        await cache.fill(tuples, l.table, signal, fresh);
         lists.forEach(({ records: rs, listed }, j) => {
           rs.forEach((c, k) => {
             const t = tupleOf(c.document, l.keyFields);
             const row = t ? cache.get(JSON.stringify(t)) : undefined;
             if (row) acc[j]!.version = Math.max(acc[j]!.version, row.version);
             acc[j]!.parts.push(`${ni}.${li}:${row ? `${row.id}@${row.version}` : 'none'}`);
-            for (const [from, to] of l.copy) listed[k]![to] = row ? (row.document[from] ?? null) : null;
+            for (const [from, to] of l.copy) listed[k]![to] = row ? copyOf(row.document[from] ?? null) : null;
           });
         });
       }
@@ -127,26 +148,27 @@ export function composedSource(source: RecordSource, nestings: readonly Nesting[
         const t = tupleOf(a.document, l.keyFields);
         if (t) tuples.set(JSON.stringify(t), t);
       }
-      await cache.fill(tuples, l.table, signal);
+      await cache.fill(tuples, l.table, signal, fresh);
       for (const a of acc) {
         const t = tupleOf(a.document, l.keyFields);
         const row = t ? cache.get(JSON.stringify(t)) : undefined;
         if (row) a.version = Math.max(a.version, row.version);
         a.parts.push(`own.${li}:${row ? `${row.id}@${row.version}` : 'none'}`);
-        for (const [from, to] of l.copy) a.document[to] = row ? (row.document[from] ?? null) : null;
+        for (const [from, to] of l.copy) a.document[to] = row ? copyOf(row.document[from] ?? null) : null;
       }
     }
     live.forEach(([r, i], j) => {
       const a = acc[j]!;
-      out[i] = a.rejected
-        ? { ...r, document: {}, rejected: { errorType: COMPOSE_ERROR, reason: a.rejected.reason } }
-        : { ...r, version: a.version, document: a.document, parts: digestOfParts(a.parts) };
+      // A refused document keeps the version and parts it read, so verify sees it differ.
+      const made = { ...r, version: a.version, parts: digestOfParts(a.parts) };
+      out[i] = a.rejected ? { ...made, document: {}, rejected: { errorType: COMPOSE_ERROR, reason: a.rejected.reason } } : { ...made, document: a.document };
     });
     return { ...batch, records: out };
   }
 
-  const composeAll = async function* (batches: AsyncIterable<SourceBatch>, signal?: AbortSignal): AsyncGenerator<SourceBatch> {
-    for await (const b of batches) yield await composeBatch(b, signal);
+  /** `fresh`: looked-up rows read again, not taken from the cache (reads by key). */
+  const composeAll = async function* (batches: AsyncIterable<SourceBatch>, signal: AbortSignal | undefined, fresh: boolean): AsyncGenerator<SourceBatch> {
+    for await (const b of batches) yield await composeBatch(b, signal, fresh);
   };
 
   const parentIdOf = (parts: readonly string[]): string | undefined => {
@@ -230,21 +252,37 @@ export function composedSource(source: RecordSource, nestings: readonly Nesting[
 
   return {
     spans: () => source.spans(),
-    scan: (spans, options) => composeAll(source.scan(spans, options), options.signal),
+    scan: (spans, options) => composeAll(source.scan(spans, options), options.signal, false),
     // A document's version depends on its parts: read whole (verify reads what it compares).
-    scanVersions: (spans: readonly TokenSpan[], options) => versionsOf(composeAll(source.scan(spans.map((s) => ({ ...s, done: false })), options), options.signal)),
+    scanVersions: (spans: readonly TokenSpan[], options) => versionsOf(composeAll(source.scan(spans.map((s) => ({ ...s, done: false })), options), options.signal, false)),
     keyColumns: () => source.keyColumns(),
     parseKey: (p) => source.parseKey(p),
     idParts: (id) => source.idParts(id),
-    changed: (from, to, options) => ({ method: source.changed(from, to, options).method, entries: changed(from, to, options.signal) }),
-    read: (keys: readonly ParsedKey[], options) => composeAll(source.read(keys, options), options.signal),
+    // The parts' changes are always found by scans, whatever the document's own rows use.
+    changed: (from, to, options) => ({ method: 'scan' as const, entries: changed(from, to, options.signal) }),
+    read: (keys: readonly ParsedKey[], options) => composeAll(source.read(keys, options), options.signal, true),
     estimateCount: () => source.estimateCount(),
     fractionDone: () => source.fractionDone(),
   };
 }
 
 async function* versionsOf(batches: AsyncIterable<SourceBatch>): AsyncGenerator<VersionBatch> {
-  for await (const b of batches) yield { span: b.position?.span ?? 0, entries: b.records.map((r) => ({ id: r.id, version: r.version, ...(r.parts !== undefined ? { parts: r.parts } : {}) })) };
+  for await (const b of batches) {
+    yield {
+      span: b.position?.span ?? 0,
+      entries: b.records.map((r) => ({ id: r.id, version: r.version, ...(r.parts !== undefined ? { parts: r.parts } : {}), ...(r.rejected ? { rejected: true } : {}) })),
+    };
+  }
+}
+
+/**
+ * A copy of a looked-up value, so that a transform module changing a document in place cannot
+ * change the cached row (and with it later documents). JSON.rawJSON values are frozen: shared.
+ */
+function copyOf(v: unknown): unknown {
+  if (v === null || typeof v !== 'object' || JSON.isRawJSON(v)) return v;
+  if (Array.isArray(v)) return v.map(copyOf);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, copyOf(x)]));
 }
 
 /** The parts of one document (nested rows and looked-up rows, by id and version), as a short digest. */
@@ -252,8 +290,12 @@ function digestOfParts(parts: readonly string[]): string {
   return createHash('sha1').update(parts.join('\n')).digest('base64url').slice(0, 16);
 }
 
+/** Whether each field holds the value asked for, compared as texts (`1` matches a bigint 1). */
 function matches(doc: Readonly<Record<string, unknown>>, where: Readonly<Record<string, unknown>>): boolean {
-  for (const [k, v] of Object.entries(where)) if ((doc[k] ?? null) !== v) return false;
+  for (const [k, v] of Object.entries(where)) {
+    const x = doc[k] ?? null;
+    if (v === null ? x !== null : x === null || textOf(x) !== textOf(v)) return false;
+  }
   return true;
 }
 
@@ -276,7 +318,7 @@ function tupleOf(doc: Readonly<Record<string, unknown>>, fields: readonly string
 }
 
 /** A document value as the text of a key column (what `idParts` gives for it). */
-function textOf(v: unknown): string {
+export function textOf(v: unknown): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'object' && v !== null && 'rawJSON' in v) return String((v as { rawJSON: string }).rawJSON);
   return typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint' ? String(v) : JSON.stringify(v);
@@ -294,12 +336,15 @@ class LookupCache {
     return this.entries.get(key)?.row ?? undefined;
   }
 
-  /** Reads the keys not cached (or cached too long ago), keeping at most LOOKUP_CACHE_ENTRIES. */
-  async fill(tuples: Map<string, string[]>, table: RelatedTable, signal?: AbortSignal): Promise<void> {
+  /**
+   * Reads the keys not cached (or cached too long ago; every key when `fresh`), keeping at most
+   * LOOKUP_CACHE_ENTRIES.
+   */
+  async fill(tuples: Map<string, string[]>, table: RelatedTable, signal: AbortSignal | undefined, fresh: boolean): Promise<void> {
     const now = this.clock();
     const missing = [...tuples].filter(([k]) => {
       const e = this.entries.get(k);
-      return !e || now - e.at > LOOKUP_CACHE_MS;
+      return fresh || !e || now - e.at > LOOKUP_CACHE_MS;
     });
     if (missing.length > 0) {
       const rows = await table.find(missing.map(([, t]) => t), { signal });

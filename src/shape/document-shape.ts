@@ -59,7 +59,8 @@ export function shapeFields(fields: readonly FieldDescription[], spec: ShapeSpec
   });
 }
 
-const isText = (t: FieldType): boolean => t.kind === 'text' || t.kind === 'keyword' || (t.kind === 'map' && isText(t.values) && t.values.kind !== 'map');
+/** Free text (text, varchar, ascii), or a map of it; not identifiers such as uuids or times. */
+const isText = (t: FieldType): boolean => t.kind === 'text' || (t.kind === 'map' && t.values.kind === 'text');
 
 function describe(t: FieldType): string {
   return t.kind === 'map' ? `a map of ${describe(t.values)}` : `${t.kind} values`;
@@ -102,10 +103,15 @@ export function compileShape(spec: ShapeSpec): ShapeRecord {
       } catch (e) {
         return rejected(record, MODULE_ERROR, `${module.path} threw: ${e instanceof Error ? e.message : String(e)}`);
       }
-      if (out === null || typeof out !== 'object' || Array.isArray(out)) {
-        return rejected(record, MODULE_ERROR, `${module.path} returned ${out === null ? 'null' : Array.isArray(out) ? 'an array' : typeof out}, not a document object`);
+      if (!isPlainObject(out)) return rejected(record, MODULE_ERROR, `${module.path} returned ${describeValue(out)}, not a plain document object`);
+      // Written as JSON text later: a value JSON cannot hold (a BigInt, a cycle) is refused here,
+      // for this document, rather than failing the whole run when the batch is serialised.
+      try {
+        JSON.stringify(out);
+      } catch (e) {
+        return rejected(record, MODULE_ERROR, `${module.path} returned a document that is not JSON: ${(e as Error).message}`);
       }
-      document = out as Record<string, unknown>;
+      document = out;
     }
     return { ...record, document };
   };
@@ -122,6 +128,19 @@ function convertValue(value: unknown, convert: Convert): unknown {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, v === null ? null : convertValue(v, convert)]));
   }
   throw new ShapeError(`${JSON.stringify(value)} is not text`);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== 'object') return false;
+  const proto: unknown = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return `a ${(v as object).constructor?.name ?? 'non-plain'} object`;
+  return typeof v;
 }
 
 function rejected(record: SourceRecord, errorType: string, reason: string): SourceRecord {

@@ -34,6 +34,12 @@ export function compileParse(spec: ParseSpec): Convert {
   }
   const { date: format, zone } = spec;
   if (!IANAZone.isValidZone(zone) && zone.toUpperCase() !== 'UTC') throw new ShapeError(`unknown time zone ${JSON.stringify(zone)} (an IANA name such as Asia/Kolkata, or UTC)`);
+  // A format that cannot read back a date it writes would refuse every row: refused here instead.
+  const sample = DateTime.fromISO('2021-03-04T05:06:07.089Z', { zone });
+  const back = DateTime.fromFormat(sample.toFormat(format), format, { zone, setZone: true });
+  if (!back.isValid || !/[yYuUGkLMdDoEcaHhKmsSnNqWXxZz]/.test(format)) {
+    throw new ShapeError(`the date format ${JSON.stringify(format)} cannot read the dates it describes${back.invalidExplanation ? ` (${back.invalidExplanation})` : ''}: use Luxon's tokens, e.g. "yyyy-MM-dd HH:mm:ss:SSSZZZ"`);
+  }
   return (text) => isoOf(DateTime.fromFormat(text.trim(), format, { zone, setZone: true }), text, `a date in the format ${JSON.stringify(format)}`);
 }
 

@@ -8,12 +8,17 @@ import type { LookupConfig, NestConfig, PipelineConfig } from '../config/schema.
 import { cassandraError } from '../cassandra/client.js';
 import { fieldDescriptions } from '../cassandra/fields.js';
 import { CassandraTableSource, matchingRows } from '../cassandra/table-source.js';
-import { loadTableSchema, mapFields, type TableSchema } from '../cassandra/table-schema.js';
+import { loadTableSchema, mapFields, type ColumnSchema, type TableSchema } from '../cassandra/table-schema.js';
+import { cqlTypeName, isCollection } from '../cassandra/cql-type.js';
+import { fieldTypeOf } from '../cassandra/value-converter.js';
 import type { FieldDescription, FieldType } from '../engine/field-schema.js';
 import { CesyncError } from '../errors.js';
 import type { Lookup, Nesting, RelatedTable } from '../shape/composed-source.js';
 import { columnNames, openShape } from './pipeline-shape.js';
 import type { Stores } from './stores.js';
+
+/** Most rows nested in one document by default (nest maxRows). */
+export const DEFAULT_MAX_NESTED = 1000;
 
 export interface Composition {
   readonly nestings: Nesting[];
@@ -42,7 +47,7 @@ export async function openComposition(stores: Stores, pipeline: PipelineConfig, 
       if (!c) throw new CesyncError('SCHEMA_MISMATCH', `${at}: ${what}: ${column} is not a column of ${parent.keyspace}.${parent.table} (or is left out by its fields)`);
       return c.field;
     };
-    const opened = await openLookup(stores, pipeline, l, pipeline.keyspace, parent, fieldOf, at);
+    const opened = await openLookup(stores, pipeline, l, pipeline.keyspace, parent, fieldOf, at, parsedFields(pipeline));
     lookups.push(opened.lookup);
     for (const [name, type] of Object.entries(opened.fields)) {
       if (taken.has(name)) throw new CesyncError('SCHEMA_MISMATCH', `${at}: adds ${name}, which is already a field of the documents`);
@@ -66,6 +71,7 @@ async function openLookup(
   of: TableSchema,
   fieldOf: (column: string, what: string) => string,
   at: string,
+  parsed: ReadonlySet<string>,
 ): Promise<{ lookup: Lookup; fields: Record<string, FieldType> }> {
   const lraw = await tableSchema(stores, l.keyspace ?? keyspace, l.table);
   const lwhere = `${lraw.keyspace}.${lraw.table}`;
@@ -75,6 +81,12 @@ async function openLookup(
   const lmatch = Object.keys(l.match);
   if (lmatch.length !== lschema.keyColumns.length || lschema.keyColumns.some((k) => l.match[k] === undefined)) {
     throw new CesyncError('SCHEMA_MISMATCH', `${at}: match must name the whole primary key of ${lwhere} (${lschema.keyColumns.join(', ')}), each by a column of the rows it adds to`);
+  }
+  for (const k of lschema.keyColumns) {
+    const c = l.match[k]!;
+    fieldOf(c, 'match');
+    if (parsed.has(c)) throw new CesyncError('SCHEMA_MISMATCH', `${at}: match: ${c} is converted by parse; a lookup matches by a column's own value`);
+    sameType(lschema, k, of, c, `${at}: match`);
   }
   const keyFields = lschema.keyColumns.map((k) => fieldOf(l.match[k]!, 'match'));
   const positions = lschema.keyColumns.map((k) => of.keyColumns.indexOf(l.match[k]!));
@@ -116,6 +128,7 @@ async function openNesting(stores: Stores, pipeline: PipelineConfig, parent: Tab
   if (missingKey.length > 0 || match.length !== parent.keyColumns.length) {
     throw new CesyncError('SCHEMA_MISMATCH', `${at}: match must name each primary key column of ${parent.keyspace}.${parent.table} once (${parent.keyColumns.join(', ')}), by a column of ${where}`);
   }
+  for (const [c, p] of match) sameType(schema, c, parent, p, `${at}: match`);
   const childMatch = schema.keyColumns.filter((k) => n.match[k] !== undefined);
   if (childMatch.length !== match.length) {
     throw new CesyncError('SCHEMA_MISMATCH', `${at}: match: the nested rows are found by their partition key: ${match.map(([c]) => c).join(', ')} must be key columns of ${where} (${schema.keyColumns.join(', ')})`);
@@ -127,12 +140,21 @@ async function openNesting(stores: Stores, pipeline: PipelineConfig, parent: Tab
   const lookups: Lookup[] = [];
   const lookupFields: Record<string, FieldType> = {};
   for (const [j, l] of n.lookups.entries()) {
-    const opened = await openLookup(stores, pipeline, l, keyspace, schema, fieldOf, `${at}: lookups.${j}`);
+    const opened = await openLookup(stores, pipeline, l, keyspace, schema, fieldOf, `${at}: lookups.${j}`, parsedFields(n));
     lookups.push(opened.lookup);
-    Object.assign(lookupFields, opened.fields);
+    for (const [name, type] of Object.entries(opened.fields)) {
+      if (lookupFields[name] !== undefined) throw new CesyncError('SCHEMA_MISMATCH', `${at}: lookups.${j} adds ${name}, which another lookup adds too`);
+      lookupFields[name] = type;
+    }
   }
 
-  const whereFields = Object.fromEntries(Object.entries(n.where ?? {}).map(([c, v]) => [fieldOf(c, 'where'), v]));
+  const whereFields = Object.fromEntries(
+    Object.entries(n.where ?? {}).map(([c, v]) => {
+      const field = fieldOf(c, 'where');
+      checkWhereValue(schema.columns.find((x) => x.name === c)!, v, `${at}: where: ${c}`);
+      return [field, v];
+    }),
+  );
   const omit = omitted.map((k) => fieldOf(k, 'fields'));
   const listed: Record<string, FieldType> = {};
   for (const d of shaping.fields) if (!omit.includes(d.name)) listed[d.name] = d.type;
@@ -147,12 +169,47 @@ async function openNesting(stores: Stores, pipeline: PipelineConfig, parent: Tab
       tupleFromParent: childMatch.map((c) => parent.keyColumns.indexOf(n.match[c]!)),
       parentFromChild: parent.keyColumns.map((k) => schema.keyColumns.indexOf(match.find(([, p]) => p === k)![0])),
       where: whereFields,
+      maxRows: DEFAULT_MAX_NESTED,
       omit,
       ...(shaping.fieldShape ? { shape: shaping.fieldShape } : {}),
       lookups,
     },
     field: { name: n.field, type: { kind: 'object', fields: listed }, key: false },
   };
+}
+
+/** Columns whose values `parse` converts (by column name). */
+function parsedFields(p: { readonly fields?: PipelineConfig['fields'] }): Set<string> {
+  return new Set(Object.entries(p.fields ?? {}).filter(([, f]) => f !== null && typeof f === 'object' && f.parse !== undefined).map(([c]) => c));
+}
+
+/**
+ * Columns matched with each other must hold the same CQL type: a key read by the text of another
+ * type would find nothing (an int 7 is no text "007"), silently.
+ */
+function sameType(a: TableSchema, ac: string, b: TableSchema, bc: string, at: string): void {
+  const ta = a.columns.find((c) => c.name === ac)?.type;
+  const tb = b.columns.find((c) => c.name === bc)?.type;
+  if (!ta || !tb) return;
+  if (isCollection(ta) || isCollection(tb) || cqlTypeName(ta) !== cqlTypeName(tb)) {
+    throw new CesyncError(
+      'SCHEMA_MISMATCH',
+      `${at}: ${a.keyspace}.${a.table}.${ac} (${cqlTypeName(ta)}) and ${b.keyspace}.${b.table}.${bc} (${cqlTypeName(tb)}) must be of one type to match`,
+    );
+  }
+}
+
+/** A `where` value must be one the column can hold: compared as texts, a mismatch would never match. */
+function checkWhereValue(column: ColumnSchema, value: unknown, at: string): void {
+  if (value === null) return;
+  const kind = fieldTypeOf(column.type).kind;
+  const ok =
+    typeof value === 'boolean'
+      ? kind === 'boolean'
+      : typeof value === 'number'
+        ? kind === 'integer' || kind === 'big-integer' || kind === 'float' || kind === 'double' || kind === 'decimal'
+        : !isCollection(column.type) && (kind === 'text' || kind === 'keyword' || kind === 'ip');
+  if (!ok) throw new CesyncError('SCHEMA_MISMATCH', `${at}: ${JSON.stringify(value)} cannot be a value of ${column.name}, a ${cqlTypeName(column.type)} column (where takes text, numbers and booleans)`);
 }
 
 async function tableSchema(stores: Stores, keyspace: string, table: string): Promise<TableSchema> {

@@ -78,6 +78,12 @@ describe('parse', () => {
     }
   });
 
+  it('refuses a date format that cannot read its own dates when compiled', () => {
+    expect(() => shape({ fields: [{ field: 'f', parse: { date: 'no tokens at all', zone: 'UTC' } }] })).toThrow(/fields: f: the date format "no tokens at all" cannot read the dates it describes/);
+    expect(() => shape({ fields: [{ field: 'f', parse: { date: 'yyyy-MM-dd HH:mm:ss:SSSZZZ', zone: 'UTC' } }] })).not.toThrow();
+    expect(() => shape({ fields: [{ field: 'f', parse: { date: 'dd/MM/yyyy', zone: 'Asia/Kolkata' } }] })).not.toThrow();
+  });
+
   it('refuses an unknown time zone when compiled', () => {
     expect(() => shape({ fields: [{ field: 'f', parse: { date: 'yyyy', zone: 'Mars/Olympus' } }] })).toThrow(/fields: f: unknown time zone "Mars\/Olympus"/);
   });
@@ -113,8 +119,8 @@ describe('transform module', () => {
     const fn = await loadTransformModule(path, 'p');
     const s = shape({ fields: [], module: { path, fn } });
     expect((await s(rec({ x: 1 }))).rejected).toEqual({ errorType: 'transform_module_error', reason: `${path} threw: no x` });
-    expect((await s(rec({ x: 2 }))).rejected?.reason).toBe(`${path} returned null, not a document object`);
-    expect((await s(rec({ x: 3 }))).rejected?.reason).toBe(`${path} returned an array, not a document object`);
+    expect((await s(rec({ x: 2 }))).rejected?.reason).toBe(`${path} returned null, not a plain document object`);
+    expect((await s(rec({ x: 3 }))).rejected?.reason).toBe(`${path} returned an array, not a plain document object`);
   });
 
   it('leaves a record an earlier step refused as it is: the function never sees it', async () => {
@@ -123,6 +129,23 @@ describe('transform module', () => {
     const refused = { ...rec({ n: '1' }), document: {}, rejected: { errorType: 'compose_error', reason: 'nested: bad' } };
     expect(await s(refused)).toBe(refused);
     expect(calls).toBe(0);
+  });
+
+  it('refuses what is not a plain JSON object: a Map, a Date, a BigInt inside, a cycle', async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    const outs: [unknown, RegExp][] = [
+      [new Map([['a', 1]]), /returned a Map object, not a plain document object/],
+      [new Date(0), /returned a Date object/],
+      [{ n: 1n }, /returned a document that is not JSON: .*BigInt/],
+      [cyclic, /returned a document that is not JSON: .*circular/i],
+    ];
+    for (const [value, reason] of outs) {
+      const out = await shape({ fields: [], module: { path: 'm.mjs', fn: () => value } })(rec({ a: 1 }));
+      expect(out.rejected?.errorType).toBe('transform_module_error');
+      expect(out.rejected?.reason).toMatch(reason);
+    }
+    expect((await shape({ fields: [], module: { path: 'm.mjs', fn: () => Object.create(null) as object } })(rec({}))).rejected).toBeUndefined();
   });
 
   it('refuses a missing module, one that does not parse, and one without a function', async () => {
