@@ -5,6 +5,7 @@
  * Every object is strict: an unknown key is an error that names the key, so a typo never
  * silently falls back to a default.
  */
+import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 const tlsSchema = z
@@ -163,18 +164,44 @@ const nestSchema = z
   })
   .describe('Rows of another table nested into each document, found by its key.');
 
-export const pipelineSchema = z
+/** An Elasticsearch index name; with tables, `{table}` in it stands for each table's name in lower case. */
+const INDEX_TEMPLATE = /^(?:[a-z0-9]|\{table\})(?:[a-z0-9_.+-]|\{table\})*$/;
+
+/** A table name or a glob of table names, matched case-sensitively (as Cassandra stores the names). */
+const tableGlob = z
+  .string()
+  .regex(/^[A-Za-z0-9_*?]+$/, 'a table name or a glob of table names: letters, digits and "_", with * (any characters) and ? (one character)');
+
+/** Which tables of the keyspace a `tables` pipeline syncs. */
+const tablesSchema = z
+  .union(
+    [
+      tableGlob,
+      z.strictObject({
+        include: z.array(tableGlob).min(1).default(['*']).describe('Globs of the tables synced (default: every table of the keyspace).'),
+        exclude: z.array(tableGlob).default([]).describe('Globs of the tables left out, even when included.'),
+      }),
+    ],
+    { error: 'expected a glob of table names, or { include: [GLOB...], exclude: [GLOB...] }' },
+  )
+  .describe(
+    'Instead of table: every table of the keyspace that matches a glob (* any characters, ? one; case-sensitive), or { include: [globs], exclude: [globs] }, ' +
+      "each into its own index (index holds {table}) as a pipeline named NAME.TABLE. cesync's own state tables are never included.",
+  );
+
+const pipelineObject = z
   .strictObject({
     name: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-"')
       .describe('Name of the pipeline, used by --pipeline and in state and reports.'),
     keyspace: identifier.describe('Cassandra keyspace.'),
-    table: identifier.describe('Cassandra table.'),
+    table: identifier.optional().describe('Cassandra table (or tables: every table that matches).'),
+    tables: tablesSchema.optional(),
     index: z
       .string()
-      .regex(/^[a-z0-9][a-z0-9_.+-]*$/, 'a lower-case Elasticsearch index name')
-      .describe('Target index (or alias) in Elasticsearch.'),
+      .regex(INDEX_TEMPLATE, 'a lower-case Elasticsearch index name (with tables: one holding {table}, e.g. sunbird_{table})')
+      .describe("Target index (or alias) in Elasticsearch. With tables, a name holding {table}, which is replaced by each table's name in lower case (e.g. sunbird_{table})."),
     version: z
       .union(
         [
@@ -271,14 +298,71 @@ export const pipelineSchema = z
       })
       .prefault({})
       .describe('Incremental sync (--since).'),
+  });
+
+/** The settings of a pipeline that a `byTable` entry can give again, for some of its tables. */
+const TABLE_SETTINGS = ['fields', 'nest', 'lookups', 'transform', 'version', 'changeColumn', 'id', 'indexSettings', 'pageSize', 'splits', 'throttle', 'incremental', 'bulk'] as const;
+type TableSettingSchemas = Pick<typeof pipelineObject.shape, (typeof TABLE_SETTINGS)[number]>;
+
+/**
+ * A setting of the pipeline as a `byTable` entry takes it: the same schema with its checks, but
+ * without its default (a setting an entry leaves out keeps the pipeline's).
+ */
+function overriding<S extends z.ZodType>(setting: S): z.ZodOptional<z.ZodType<z.output<S>>> {
+  let inner: z.ZodType = setting;
+  const checks: z.core.$ZodCheck<unknown>[] = [];
+  let description = setting.description;
+  while (inner instanceof z.ZodDefault || inner instanceof z.ZodPrefault || inner instanceof z.ZodOptional) {
+    checks.push(...((inner._zod.def.checks ?? []) as z.core.$ZodCheck<unknown>[]));
+    inner = inner.unwrap() as z.ZodType;
+    description ??= inner.description;
+  }
+  const checked = checks.length > 0 ? inner.check(...checks) : inner;
+  return checked.optional().describe(description ?? '') as z.ZodOptional<z.ZodType<z.output<S>>>;
+}
+
+const byTableSchema = z
+  .strictObject({
+    tables: tableGlob.describe('The tables these settings are for: a table name or a glob (* any characters, ? one), matched case-sensitively.'),
+    ...(Object.fromEntries(TABLE_SETTINGS.map((key) => [key, overriding(pipelineObject.shape[key])])) as { [K in keyof TableSettingSchemas]: z.ZodOptional<z.ZodType<z.output<TableSettingSchemas[K]>>> }),
+  })
+  .refine((e) => TABLE_SETTINGS.some((key) => e[key] !== undefined), {
+    message: `give tables and at least one setting: ${TABLE_SETTINGS.join(', ')}`,
+    // Not as well when a key is unknown (a mistyped setting): that issue says it.
+    when: (payload) => payload.issues.length === 0,
+  })
+  .describe("Settings for the tables that match a glob: each replaces the pipeline's (objects whole, not merged); of several matching entries, the later wins.");
+
+export const pipelineSchema = pipelineObject
+  .extend({
+    byTable: z
+      .array(byTableSchema)
+      .optional()
+      .describe(`With tables: settings by table, in order (later entries win). Each is { tables: GLOB } and any of ${TABLE_SETTINGS.join(', ')}.`),
   })
   .superRefine((p, ctx) => {
+    // One table, or every table matching a glob, each into its own index.
+    const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (p.table === undefined && p.tables === undefined) return issue([], 'give table (one table) or tables (every table of the keyspace that matches a glob)');
+    if (p.table !== undefined && p.tables !== undefined) return issue(['tables'], 'give table or tables, not both');
+    const templated = p.index.includes('{table}');
+    if (p.tables !== undefined && !templated) issue(['index'], 'with tables, index must hold {table} (e.g. sunbird_{table}): each table is synced into its own index');
+    if (p.table !== undefined && templated) issue(['index'], '{table} in index goes with tables; with table, give the index itself');
+    if (p.byTable !== undefined && p.tables === undefined) issue(['byTable'], 'byTable goes with tables: it gives settings to some of the tables of a tables pipeline');
+    p.byTable?.forEach((b, i) => {
+      // Only the pipeline's own transform.module is resolved relative to the configuration file (config/load.ts).
+      if (b.transform && !isAbsolute(b.transform.module)) issue(['byTable', i, 'transform', 'module'], 'in byTable, give the absolute path of the module (only the pipeline\'s own transform.module is resolved relative to the configuration file)');
+    });
     // The way back turns documents into rows: only renames and left-out fields can be undone.
     if (p.direction === 'to-elasticsearch') return;
     const why = irreversibleShaping(p);
     if (why) ctx.addIssue({ code: 'custom', path: why.path, message: `direction ${p.direction} writes documents back as rows, but ${why.what} cannot be undone; only renames and left-out fields can (docs/shaping.md)` });
+    p.byTable?.forEach((b, i) => {
+      const inEntry = irreversibleShaping(b);
+      if (inEntry) issue(['byTable', i, ...inEntry.path], `direction ${p.direction} writes documents back as rows, but ${inEntry.what} cannot be undone; only renames and left-out fields can (docs/shaping.md)`);
+    });
   })
-  .describe('One table-to-index sync.');
+  .describe('One table-to-index sync (table), or one per table of a keyspace (tables).');
 
 /** The first part of a pipeline's shaping that the way back could not undo, if any. */
 function irreversibleShaping(p: { fields?: Record<string, unknown>; transform?: unknown; nest?: readonly unknown[]; lookups?: readonly unknown[] }): { path: PropertyKey[]; what: string } | undefined {
@@ -294,12 +378,19 @@ function irreversibleShaping(p: { fields?: Record<string, unknown>; transform?: 
   return undefined;
 }
 
+/**
+ * The entries of `pipelines`, typed as pipelines of one table: what every command runs once each
+ * `tables` entry is replaced by its tables' pipelines (src/sync/expand-pipelines.ts, when a
+ * command connects). Until then such an entry has `tables` and no `table`.
+ */
+const pipelineEntrySchema = pipelineSchema as unknown as z.ZodType<PipelineConfig, z.input<typeof pipelineSchema>>;
+
 export const configSchema = z
   .strictObject({
     cassandra: cassandraSchema.prefault({}),
     elasticsearch: elasticsearchSchema.prefault({}),
     pipelines: z
-      .array(pipelineSchema)
+      .array(pipelineEntrySchema)
       .min(1, 'give at least one pipeline (name, keyspace, table, index)')
       .superRefine((ps, ctx) => {
         // Named where it is: --pipeline, the state and the API pick pipelines by name.
@@ -341,7 +432,14 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;
 export type ElasticsearchConfig = z.infer<typeof elasticsearchSchema>;
-export type PipelineConfig = z.infer<typeof pipelineSchema>;
+/**
+ * A pipeline of one table. A `tables` entry of the configuration (no `table`, a `tables`
+ * selection, maybe `byTable`) is typed so too, but is only run after expandPipelines has made
+ * it one such pipeline per table (without `tables` and `byTable`).
+ */
+export type PipelineConfig = Omit<z.infer<typeof pipelineSchema>, 'table'> & { table: string };
+export type TablesConfig = z.infer<typeof tablesSchema>;
+export type ByTableConfig = z.infer<typeof byTableSchema>;
 export type TlsConfig = z.infer<typeof tlsSchema>;
 export type FieldShapeConfig = z.infer<typeof fieldShapeSchema>;
 export type ParseConfig = z.infer<typeof parseSchema>;

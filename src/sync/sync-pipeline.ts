@@ -2,7 +2,7 @@
  * Syncs of one configured pipeline: wires the Cassandra table source and the Elasticsearch index
  * sink into the engine. Everything store-specific is decided here, once per run.
  */
-import type { Config, PipelineConfig } from '../config/schema.js';
+import type { PipelineConfig } from '../config/schema.js';
 import { cassandraError } from '../cassandra/client.js';
 import { fieldDescriptions } from '../cassandra/fields.js';
 import { CassandraTableSource } from '../cassandra/table-source.js';
@@ -22,6 +22,7 @@ import { targetedSync, type TargetedSyncOptions } from '../engine/targeted-sync.
 import type { ThrottleOptions } from '../engine/throttle.js';
 import { CesyncError } from '../errors.js';
 import type { Stores } from './stores.js';
+import type { ExpandedConfig } from './expand-pipelines.js';
 import { shapedSource } from '../shape/shaped-source.js';
 import { columnNames, openShape } from './pipeline-shape.js';
 import { openComposition } from './pipeline-composition.js';
@@ -229,13 +230,26 @@ export function syncOpenedPipelineIds(
   );
 }
 
-/** The pipelines named (all when none), or a USAGE error naming the unknown ones. */
-export function selectPipelines(config: Readonly<Config>, names: readonly string[] | undefined): PipelineConfig[] {
+/**
+ * The pipelines named (all when none), or a USAGE error naming the unknown ones. Of an expanded
+ * configuration: a `tables` pipeline is named by its own name (all its tables) or by NAME.TABLE
+ * (one of them).
+ */
+export function selectPipelines(config: ExpandedConfig, names: readonly string[] | undefined): PipelineConfig[] {
   if (!names || names.length === 0) return [...config.pipelines];
-  const unknown = names.filter((n) => !config.pipelines.some((p) => p.name === n));
+  const named = (p: PipelineConfig, n: string) => p.name === n || (config.tableGroups.get(n)?.includes(p.name) ?? false);
+  const unknown = names.filter((n) => !config.pipelines.some((p) => named(p, n)));
   if (unknown.length > 0) {
-    const known = config.pipelines.map((p) => p.name).join(', ');
-    throw new CesyncError('USAGE', `unknown pipeline ${unknown.join(', ')} (this configuration has: ${known})`);
+    // A tables pipeline listed with its tables' pipelines: "sb (sb.course, sb.user)".
+    const listed = new Set<string>();
+    const known = config.pipelines.flatMap((p) => {
+      const group = [...config.tableGroups].find(([, members]) => members.includes(p.name));
+      if (!group) return [p.name];
+      if (listed.has(group[0])) return [];
+      listed.add(group[0]);
+      return [`${group[0]} (${group[1].join(', ')})`];
+    });
+    throw new CesyncError('USAGE', `unknown pipeline ${unknown.join(', ')} (this configuration has: ${known.join(', ')})`);
   }
-  return config.pipelines.filter((p) => names.includes(p.name));
+  return config.pipelines.filter((p) => names.some((n) => named(p, n)));
 }

@@ -4,6 +4,7 @@ import { stringify } from 'yaml';
 import { redact } from '../../config/redact.js';
 import { configJsonSchema } from '../../config/schema.js';
 import { checkShape } from '../../sync/pipeline-shape.js';
+import { byTableSettings, describeEntry } from '../../sync/expand-pipelines.js';
 import type { CliContext } from '../context.js';
 import { addConfigOption, loadCliConfig } from '../shared-options.js';
 
@@ -13,20 +14,33 @@ export function configCommand(ctx: CliContext): Command {
   addConfigOption(
     cmd
       .command('print')
-      .description('print the effective configuration (file + environment + defaults), secrets redacted')
+      .description(
+        'print the effective configuration (file + environment + defaults), secrets redacted; it does not connect, so a tables pipeline ' +
+          'is printed as written (its tables are known when a command connects: see cesync status)',
+      )
       .option('--json', 'print JSON instead of YAML'),
   ).action(async (opts: { config?: string; json?: boolean }) => {
     const config = redact(await loadCliConfig(ctx, opts.config));
     ctx.stdout.write(opts.json ? `${JSON.stringify(config, null, 2)}\n` : stringify(config));
   });
 
-  addConfigOption(cmd.command('check').description('validate the configuration without connecting to anything')).action(
+  addConfigOption(
+    cmd
+      .command('check')
+      .description(
+        'validate the configuration without connecting to anything; a tables pipeline is checked as written (its settings and byTable ' +
+          'entries), while which tables it matches, and how they fit, is checked when a command connects',
+      ),
+  ).action(
     async (opts: { config?: string }) => {
       const config = await loadCliConfig(ctx, opts.config);
       // Shaping declarations compile and transform modules load (their fit to the table's
       // columns is checked when a run reads the table's schema).
-      for (const p of config.pipelines) await checkShape(p);
-      ctx.stdout.write(`configuration is valid: ${config.pipelines.length} pipeline(s): ${config.pipelines.map((p) => p.name).join(', ')}\n`);
+      for (const p of config.pipelines) {
+        await checkShape(p);
+        for (const settings of byTableSettings(p)) await checkShape(settings);
+      }
+      ctx.stdout.write(`configuration is valid: ${config.pipelines.length} pipeline(s): ${config.pipelines.map(describeEntry).join(', ')}\n`);
     },
   );
 

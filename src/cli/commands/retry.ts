@@ -9,6 +9,7 @@ import type { FailureEntry } from '../../engine/ports.js';
 import { summarise, type RunReport } from '../../engine/run-report.js';
 import { CesyncError } from '../../errors.js';
 import { connectStores } from '../../sync/stores.js';
+import { expandPipelines } from '../../sync/expand-pipelines.js';
 import { selectPipelines, syncPipelineIds } from '../../sync/sync-pipeline.js';
 import type { CliContext } from '../context.js';
 import { createLogger } from '../logger.js';
@@ -45,13 +46,6 @@ export function retryCommand(ctx: CliContext, setExitCode: (code: number) => voi
   cmd.action(async (ledgerPath: string, flags: RetryFlags) => {
     const entries = await readLedger(ledgerPath);
     const config = await loadCliConfig(ctx, flags.config);
-    const unknown = entries.find((e) => !config.pipelines.some((p) => p.name === e.pipeline));
-    if (unknown) {
-      throw new CesyncError(
-        'USAGE',
-        `${ledgerPath}:${unknown.line}: unknown pipeline ${JSON.stringify(unknown.pipeline)} (this configuration has: ${config.pipelines.map((p) => p.name).join(', ')}); retry with the configuration the ledger was written with`,
-      );
-    }
     const byPipeline = new Map<string, { ids: string[]; attempt: number }>();
     for (const e of entries) {
       const g = byPipeline.get(e.pipeline) ?? { ids: [], attempt: 0 };
@@ -59,12 +53,21 @@ export function retryCommand(ctx: CliContext, setExitCode: (code: number) => voi
       g.attempt = Math.max(g.attempt, e.attempt);
       byPipeline.set(e.pipeline, g);
     }
-    const pipelines = selectPipelines(config, [...byPipeline.keys()]);
     const out = flags.out ?? ledgerPath.replace(/(\.ndjson)?$/, '.retry.ndjson');
     const log = createLogger({ level: flags.logLevel, pretty: ctx.interactive });
     const stores = await connectStores(config);
     const reports: RunReport[] = [];
     try {
+      // Ledger entries name the pipelines of tables (NAME.TABLE) of `tables` pipelines: known once expanded.
+      const expanded = await expandPipelines(config, stores);
+      const unknown = entries.find((e) => !expanded.pipelines.some((p) => p.name === e.pipeline));
+      if (unknown) {
+        throw new CesyncError(
+          'USAGE',
+          `${ledgerPath}:${unknown.line}: unknown pipeline ${JSON.stringify(unknown.pipeline)} (this configuration has: ${expanded.pipelines.map((p) => p.name).join(', ')}); retry with the configuration the ledger was written with`,
+        );
+      }
+      const pipelines = selectPipelines(expanded, [...byPipeline.keys()]);
       for (const pipeline of pipelines) {
         const g = byPipeline.get(pipeline.name)!;
         log.info({ pipeline: pipeline.name, ids: g.ids.length, attempt: g.attempt + 1 }, 'retry started');

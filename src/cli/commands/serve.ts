@@ -8,6 +8,7 @@ import { CesyncError } from '../../errors.js';
 import { buildApp, SYNC_PATH } from '../../http/app.js';
 import { requireApiKey } from '../../http/bearer-auth.js';
 import { connectStores } from '../../sync/stores.js';
+import { expandPipelines } from '../../sync/expand-pipelines.js';
 import type { CliContext } from '../context.js';
 import { createLogger } from '../logger.js';
 import { addConfigOption, loadCliConfig, logLevelOption } from '../shared-options.js';
@@ -31,7 +32,8 @@ export function serveCommand(ctx: CliContext): Command {
     .description(
       "Serve an HTTP API compatible with Sunbird's Data Sync API. POST /api/data/v1/index/sync with " +
         '{"request":{"objectType":"<pipeline>","objectIds":[...]}} syncs exactly those ids, as `cesync sync --pipeline ' +
-        '<pipeline> --ids ...` does, and answers with what happened to each id. It needs the header ' +
+        '<pipeline> --ids ...` does (the pipeline of one table of a tables pipeline is NAME.TABLE, its tables as they are ' +
+        'when the server starts), and answers with what happened to each id. It needs the header ' +
         'Authorization: Bearer <key>, the key being api.key of the configuration or CESYNC_API_KEY; without a key the ' +
         'server does not start. GET /health answers 200 when Cassandra and Elasticsearch both answer, 503 otherwise. ' +
         'Failed documents go to the failure ledger of the configuration. Stops cleanly on SIGINT/SIGTERM.',
@@ -58,7 +60,9 @@ export function serveCommand(ctx: CliContext): Command {
     const log = createLogger({ level: flags.logLevel, pretty: ctx.interactive });
     const stores = await connectStores(config);
     try {
-      const app = buildApp({ config, stores, logger: log, signal: ctx.signal });
+      // objectType names a pipeline as expanded: a `tables` pipeline's tables are NAME.TABLE.
+      const expanded = await expandPipelines(config, stores);
+      const app = buildApp({ config: expanded, stores, logger: log, signal: ctx.signal });
       let address: string;
       try {
         address = await app.listen({ host: flags.host, port: flags.port });
@@ -66,7 +70,7 @@ export function serveCommand(ctx: CliContext): Command {
         await app.close();
         throw new CesyncError('USAGE', `cannot listen on ${flags.host}:${flags.port}: ${(cause as Error).message}`, { cause });
       }
-      log.info({ address, pipelines: config.pipelines.map((p) => p.name) }, 'listening');
+      log.info({ address, pipelines: expanded.pipelines.map((p) => p.name) }, 'listening');
       ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health)\n`);
       await aborted(ctx.signal);
       log.info('stopping: finishing the requests in flight');

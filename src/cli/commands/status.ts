@@ -1,6 +1,7 @@
 /** `cesync status`: each pipeline's last run and progress, from the state store. */
 import { Command } from 'commander';
 import { connectStores } from '../../sync/stores.js';
+import { expandPipelines } from '../../sync/expand-pipelines.js';
 import { selectPipelines } from '../../sync/sync-pipeline.js';
 import { leaseName } from '../../engine/watch.js';
 import type { CliContext } from '../context.js';
@@ -10,14 +11,14 @@ export function statusCommand(ctx: CliContext): Command {
   const cmd = new Command('status')
     .summary("show each pipeline's last run and progress")
     .description("Show each pipeline's last run (status, when, counters) and, for an unfinished full sync, how many token ranges are done.")
-    .option('-p, --pipeline <name...>', 'pipelines to show (default: all)')
+    .option('-p, --pipeline <name...>', 'pipelines to show (default: all; a tables pipeline is shown table by table); a tables pipeline by its name (all its tables) or NAME.TABLE (one)')
     .option('--json', 'print JSON');
   addConfigOption(cmd);
   cmd.action(async (flags: { config?: string; pipeline?: string[]; json?: boolean }) => {
     const config = await loadCliConfig(ctx, flags.config);
-    const pipelines = selectPipelines(config, flags.pipeline);
     const stores = await connectStores(config);
     try {
+      const pipelines = selectPipelines(await expandPipelines(config, stores), flags.pipeline);
       const rows = [];
       for (const p of pipelines) {
         const s = await stores.state.load(p.name);
@@ -25,6 +26,8 @@ export function statusCommand(ctx: CliContext): Command {
         const back = await stores.state.loadWatermark(p.name, 'to-cassandra');
         rows.push({
           pipeline: p.name,
+          table: `${p.keyspace}.${p.table}`,
+          index: p.index,
           watchedBy: await stores.state.leaseHolder(leaseName(p.name)),
           direction: p.direction,
           watermarkToElasticsearch: watermark ? { ...watermark, at: new Date(Math.floor(watermark.version / 1000)).toISOString() } : undefined,

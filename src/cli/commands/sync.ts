@@ -9,6 +9,7 @@ import { summarise, type RunReport } from '../../engine/run-report.js';
 import type { ThrottleOptions } from '../../engine/throttle.js';
 import { CesyncError } from '../../errors.js';
 import { connectStores } from '../../sync/stores.js';
+import { expandPipelines } from '../../sync/expand-pipelines.js';
 import {
   directionsOf,
   selectPipelines,
@@ -76,7 +77,7 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
         "newest WRITETIME (or the pipeline's version column). Re-running is safe: older or identical versions are " +
         'counted as unchanged. Documents Elasticsearch rejects go to the failure ledger and the run goes on.',
     )
-    .option('-p, --pipeline <name...>', 'pipeline(s) to run (default: every pipeline in the file)')
+    .option('-p, --pipeline <name...>', 'pipeline(s) to run (default: every pipeline in the file); a tables pipeline by its name (all its tables) or NAME.TABLE (one)')
     .option('--ids <ids>', 'sync only these document ids, comma-separated (composite keys in the id format)')
     .option('--ids-file <file>', 'sync only the ids of this CSV file (no header, one id per line, composite keys as columns); - for stdin')
     .option('--delete-missing', 'with --ids/--ids-file: delete the documents of ids that have no row (version-guarded)')
@@ -136,8 +137,6 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     const config = await loadCliConfig(ctx, flags.config, {
       pipeline: { pageSize: flags.pageSize, splits: flags.splits, rangesInFlight: flags.rangesInFlight },
     });
-    const pipelines = selectPipelines(config, flags.pipeline);
-    if (targeted && pipelines.length !== 1) throw new CesyncError('USAGE', 'ids belong to one table: name one --pipeline');
     const inputs: KeyInput[] | undefined = targeted
       ? flags.ids !== undefined
         ? idsFromFlag(flags.ids)
@@ -154,6 +153,11 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     const stores = await connectStores(config);
     const reports: RunReport[] = [];
     try {
+      // The tables of `tables` pipelines are known only from Cassandra.
+      const pipelines = selectPipelines(await expandPipelines(config, stores), flags.pipeline);
+      if (targeted && pipelines.length !== 1) {
+        throw new CesyncError('USAGE', `ids belong to one table: name one --pipeline${pipelines.length > 1 ? ` (this selects ${pipelines.map((p) => p.name).join(', ')})` : ''}`);
+      }
       for (const pipeline of pipelines) {
         const directions = flags.direction ? [flags.direction] : targeted ? ['to-elasticsearch' as const] : directionsOf(pipeline);
         for (const direction of directions) {

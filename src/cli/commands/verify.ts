@@ -9,6 +9,7 @@ import { summarise, type RunReport } from '../../engine/run-report.js';
 import { DRIFT_CLASSES, type VerifyReport } from '../../engine/verify.js';
 import { CesyncError, EXIT } from '../../errors.js';
 import { connectStores, type Stores } from '../../sync/stores.js';
+import { expandPipelines } from '../../sync/expand-pipelines.js';
 import { selectPipelines } from '../../sync/sync-pipeline.js';
 import { repairPipeline, verifyPipeline, type RepairPlan } from '../../sync/verify-pipeline.js';
 import type { Config, PipelineConfig } from '../../config/schema.js';
@@ -35,7 +36,7 @@ export function verifyCommand(ctx: CliContext, setExitCode: (code: number) => vo
         'with --content, or a document newer than its row). Cheap where they agree: token ranges are compared by ' +
         'count and hash sums first, and only ranges that differ are read id by id.',
     )
-    .option('-p, --pipeline <name...>', 'pipelines to verify (default: all)')
+    .option('-p, --pipeline <name...>', 'pipelines to verify (default: all); a tables pipeline by its name (all its tables) or NAME.TABLE (one)')
     .option('--content', 'also compare every document with a fresh conversion of its row (finds edits made in Elasticsearch; reads everything)')
     .option('--since <time>', 'only rows and documents written since: ISO time, epoch ms, or an age like 30m, 24h, 7d')
     .option('--report <file>', 'write the full report (every id per class) as JSON')
@@ -45,11 +46,11 @@ export function verifyCommand(ctx: CliContext, setExitCode: (code: number) => vo
   addConfigOption(cmd);
   cmd.action(async (flags: VerifyFlags) => {
     const config = await loadCliConfig(ctx, flags.config);
-    const pipelines = selectPipelines(config, flags.pipeline);
     const sinceVersion = flags.since !== undefined ? parseSince(flags.since, Date.now()) : undefined;
     const stores = await connectStores(config);
     const reports: VerifyReport[] = [];
     try {
+      const pipelines = selectPipelines(await expandPipelines(config, stores), flags.pipeline);
       for (const p of pipelines) reports.push(await inPipeline(p.name, () => runVerify(ctx, stores, p, { content: flags.content, sinceVersion, quiet: flags.quiet })));
     } finally {
       await stores.close();
@@ -77,7 +78,7 @@ export function repairCommand(ctx: CliContext, setExitCode: (code: number) => vo
         'repair never overwrites a newer document and never deletes a document whose row was written meanwhile. ' +
         '--dry-run writes the plan to a file instead; --plan FILE applies a saved plan.',
     )
-    .option('-p, --pipeline <name...>', 'pipelines to repair (default: all; with --plan: the plan\'s)')
+    .option('-p, --pipeline <name...>', 'pipelines to repair (default: all; with --plan: the plan\'s); a tables pipeline by its name (all its tables) or NAME.TABLE (one)')
     .option('--content', 'verify content too (see cesync verify --help)')
     .option('--since <time>', 'only rows and documents written since (see cesync verify --help)')
     .option('--dry-run', 'write the plan, change nothing')
@@ -92,12 +93,12 @@ export function repairCommand(ctx: CliContext, setExitCode: (code: number) => vo
   cmd.action(async (flags: RepairFlags) => {
     const config = await loadCliConfig(ctx, flags.config);
     const saved = !flags.dryRun && flags.plan ? await readPlan(flags.plan) : undefined;
-    const pipelines = selectPipelines(config, saved ? [saved.pipeline] : flags.pipeline);
     const sinceVersion = flags.since !== undefined ? parseSince(flags.since, Date.now()) : undefined;
     const stores = await connectStores(config);
     const reports: RunReport[] = [];
     const verifies: VerifyReport[] = [];
     try {
+      const pipelines = selectPipelines(await expandPipelines(config, stores), saved ? [saved.pipeline] : flags.pipeline);
       for (const p of pipelines) {
         const plan: RepairPlan = saved ?? (await inPipeline(p.name, () => runVerify(ctx, stores, p, { content: flags.content, sinceVersion, quiet: flags.quiet })));
         if (!saved) verifies.push(plan as VerifyReport);

@@ -9,6 +9,7 @@ import { Command } from 'commander';
 import { NdjsonFailureLedger } from '../../engine/failure-ledger.js';
 import { watch, type WatchStep } from '../../engine/watch.js';
 import { connectStores } from '../../sync/stores.js';
+import { expandPipelines } from '../../sync/expand-pipelines.js';
 import { directionsOf, selectPipelines, syncPipelineIncremental, syncPipelineToCassandra } from '../../sync/sync-pipeline.js';
 import { redactText } from '../../config/redact.js';
 import type { CliContext } from '../context.js';
@@ -34,7 +35,7 @@ export function watchCommand(ctx: CliContext): Command {
         'backoff from 1 s to 30 s) as long as the leases can be renewed. SIGINT/SIGTERM stop it after the batch in ' +
         'progress, with what was acknowledged saved. `cesync status` shows who watches what and how far each pipeline is.',
     )
-    .option('-p, --pipeline <name...>', 'pipelines to watch (default: all)')
+    .option('-p, --pipeline <name...>', 'pipelines to watch (default: all); a tables pipeline by its name (all its tables, as they are when the watch starts) or NAME.TABLE (one)')
     .option('--interval <ms>', 'pause between rounds when nothing was pending (default: watch.intervalMs, 1000)', positiveInt)
     .option('--lease-ttl <ms>', 'lease time to live (default: watch.leaseTtlMs, 30000)', positiveInt)
     .addOption(logLevelOption())
@@ -47,9 +48,16 @@ export function watchCommand(ctx: CliContext): Command {
   addConfigOption(cmd);
   cmd.action(async (flags: WatchFlags) => {
     const config = await loadCliConfig(ctx, flags.config);
-    const pipelines = selectPipelines(config, flags.pipeline);
     const log = createLogger({ level: flags.logLevel, pretty: ctx.interactive });
     const stores = await connectStores(config);
+    let pipelines;
+    try {
+      // The tables of `tables` pipelines as they are when the watch starts (a table created later waits for the next start).
+      pipelines = selectPipelines(await expandPipelines(config, stores), flags.pipeline);
+    } catch (e) {
+      await stores.close();
+      throw e;
+    }
     const owner = `${hostname()}:${process.pid}`;
     const runOptions = (signal: AbortSignal) => ({ failures: new NdjsonFailureLedger(config.failureLedger), failureLedgerPath: config.failureLedger, signal });
     const steps: WatchStep[] = pipelines.flatMap((p) =>
