@@ -77,7 +77,10 @@ export function parseConfig(raw: unknown, env: Env, overrides: ConfigOverrides =
   if (!result.success) {
     throw new CesyncError('CONFIG_INVALID', `${origin} is invalid:\n${formatIssues(result.error)}`);
   }
-  for (const p of result.data.pipelines) if (p.transform) p.transform.module = resolve(baseDir, p.transform.module);
+  for (const p of result.data.pipelines) {
+    if (p.transform) p.transform.module = resolve(baseDir, p.transform.module);
+    for (const b of p.byTable ?? []) if (b.transform) b.transform.module = resolve(baseDir, b.transform.module);
+  }
   return deepFreeze(result.data);
 }
 

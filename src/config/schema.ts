@@ -5,7 +5,6 @@
  * Every object is strict: an unknown key is an error that names the key, so a typo never
  * silently falls back to a default.
  */
-import { isAbsolute } from 'node:path';
 import { z } from 'zod';
 
 const tlsSchema = z
@@ -133,7 +132,7 @@ const fieldsSchema = z.record(
 /** A table whose row, found by a key, adds some of its columns to each nested row (docs/shaping.md). */
 const lookupSchema = z
   .strictObject({
-    keyspace: identifier.optional().describe("Keyspace of the table (default: the pipeline's)."),
+    keyspace: identifier.optional().describe('Keyspace of the table (default: that of the rows it is added to).'),
     table: identifier.describe('The looked-up table.'),
     match: z
       .record(z.string(), z.string())
@@ -160,7 +159,14 @@ const nestSchema = z
       .optional()
       .describe('{ column: value }: only rows with these values are nested (others still count for the version).'),
     fields: fieldsSchema.optional().describe("The nested rows' fields, as a pipeline's fields (renames, left out, parse, default)."),
-    lookups: z.array(lookupSchema).default([]).describe('Columns of other rows added to each nested row.'),
+    lookups: z.array(lookupSchema).default([]).describe("Columns of other rows added to each nested row (keyspace default: the nested table's)."),
+    maxRows: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1000)
+      .describe('Most rows nested in one document; a document with more goes to the failure ledger (never cut).'),
   })
   .describe('Rows of another table nested into each document, found by its key.');
 
@@ -349,9 +355,14 @@ export const pipelineSchema = pipelineObject
     if (p.tables !== undefined && !templated) issue(['index'], 'with tables, index must hold {table} (e.g. sunbird_{table}): each table is synced into its own index');
     if (p.table !== undefined && templated) issue(['index'], '{table} in index goes with tables; with table, give the index itself');
     if (p.byTable !== undefined && p.tables === undefined) issue(['byTable'], 'byTable goes with tables: it gives settings to some of the tables of a tables pipeline');
+    // A composed document's version is the newest write time of its parts: a version column of
+    // the application's own would be mixed with write times of other tables.
+    const composes = (x: { nest?: readonly unknown[]; lookups?: readonly unknown[] }) => (x.nest ?? []).length > 0 || (x.lookups ?? []).length > 0;
+    if (typeof p.version === 'object' && composes(p)) issue(['version'], 'a composed document (nest, lookups) takes its version from the write times of its parts: give version: writetime');
     p.byTable?.forEach((b, i) => {
-      // Only the pipeline's own transform.module is resolved relative to the configuration file (config/load.ts).
-      if (b.transform && !isAbsolute(b.transform.module)) issue(['byTable', i, 'transform', 'module'], 'in byTable, give the absolute path of the module (only the pipeline\'s own transform.module is resolved relative to the configuration file)');
+      if (typeof (b.version ?? p.version) === 'object' && (composes(b) || (b.nest === undefined && b.lookups === undefined && composes(p)))) {
+        issue(['byTable', i, 'version'], 'a composed document (nest, lookups) takes its version from the write times of its parts: give version: writetime');
+      }
     });
     // The way back turns documents into rows: only renames and left-out fields can be undone.
     if (p.direction === 'to-elasticsearch') return;

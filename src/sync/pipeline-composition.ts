@@ -17,9 +17,6 @@ import type { Lookup, Nesting, RelatedTable } from '../shape/composed-source.js'
 import { columnNames, openShape } from './pipeline-shape.js';
 import type { Stores } from './stores.js';
 
-/** Most rows nested in one document by default (nest maxRows). */
-export const DEFAULT_MAX_NESTED = 1000;
-
 export interface Composition {
   readonly nestings: Nesting[];
   /** Lookups by the document's own fields (`lookups`). */
@@ -169,7 +166,7 @@ async function openNesting(stores: Stores, pipeline: PipelineConfig, parent: Tab
       tupleFromParent: childMatch.map((c) => parent.keyColumns.indexOf(n.match[c]!)),
       parentFromChild: parent.keyColumns.map((k) => schema.keyColumns.indexOf(match.find(([, p]) => p === k)![0])),
       where: whereFields,
-      maxRows: DEFAULT_MAX_NESTED,
+      maxRows: n.maxRows,
       omit,
       ...(shaping.fieldShape ? { shape: shaping.fieldShape } : {}),
       lookups,

@@ -118,10 +118,16 @@ describe('tables: every table of a keyspace', () => {
     expect(refused({ ...group, byTable: [{ tables: 'user', nest: twice }] })).toMatch(/pipelines\.0\.byTable\.0\.nest\.1\.field: two nested lists cannot both be the field a/);
   });
 
-  it('refuses byTable without tables, a relative module there, and shaping the way back cannot undo', () => {
+  it('refuses byTable without tables, a version column with composed documents, and shaping the way back cannot undo', () => {
     expect(refused({ ...minimal.pipelines[0], byTable: [{ tables: 'user', pageSize: 10 }] })).toMatch(/pipelines\.0\.byTable: byTable goes with tables/);
-    expect(refused({ ...group, byTable: [{ tables: 'user', transform: { module: 'shape.mjs' } }] })).toMatch(/pipelines\.0\.byTable\.0\.transform\.module: in byTable, give the absolute path of the module/);
+    // A module path in byTable is resolved against the configuration file's folder, as the pipeline's own.
+    expect(parseConfig({ pipelines: [{ ...group, byTable: [{ tables: 'user', transform: { module: 'shape.mjs' } }] }] }, {}, {}, 'test', '/etc/cesync').pipelines[0]!.byTable![0]!.transform).toEqual({
+      module: '/etc/cesync/shape.mjs',
+    });
     expect(parse({ ...group, byTable: [{ tables: 'user', transform: { module: '/opt/shape.mjs' } }] }).pipelines[0]!.byTable![0]!.transform).toEqual({ module: '/opt/shape.mjs' });
+    const nest = [{ field: 'o', table: 'user_org', match: { userid: 'id' } }];
+    expect(refused({ ...minimal.pipelines[0], version: { column: 'updated' }, nest })).toMatch(/pipelines\.0\.version: a composed document .* give version: writetime/);
+    expect(refused({ ...group, byTable: [{ tables: 'user', version: { column: 'updated' }, nest }] })).toMatch(/pipelines\.0\.byTable\.0\.version: a composed document/);
     expect(refused({ ...group, direction: 'both', byTable: [{ tables: 'user', fields: { dob: { parse: 'date' } } }] })).toMatch(
       /pipelines\.0\.byTable\.0\.fields\.dob\.parse: direction both writes documents back as rows, but parse of dob cannot be undone/,
     );
