@@ -325,6 +325,65 @@ describe('a composed, shaped document', () => {
   });
 });
 
+describe('each conversion, against the real index', () => {
+  it('writes converted values, maps them by their new types, defaults nulls, and re-runs unchanged', async () => {
+    await q(`CREATE TABLE ${KS}.typed (id text PRIMARY KEY, amount text, count text, flag text, tags text, seen text, local text, meta text, note text, levels list<text>)`);
+    await q(`INSERT INTO ${KS}.typed (id, amount, count, flag, tags, seen, local, meta, levels) VALUES ('a', '12.5', '9007199254740993', 'Yes', 'x, y,, z', '2021-02-03T04:05:06+05:30', '03/02/2021 10:00', '{"k":[1,2]}', ['1', '2'])`);
+    await q(`INSERT INTO ${KS}.typed (id, amount, count, flag, tags, seen, local, meta, note) VALUES ('b', '', null, 'no', '', null, null, null, 'kept')`);
+    await deleteIndex(es, 'composed_typed');
+    const file = writeConfig(
+      tempDir(),
+      rawConfig([
+        {
+          name: 'typed',
+          keyspace: KS,
+          table: 'typed',
+          index: 'composed_typed',
+          fields: {
+            amount: { parse: 'number', default: 0 },
+            count: { parse: 'integer' },
+            flag: { name: 'enabled', parse: 'boolean' },
+            tags: { parse: { split: ',' } },
+            seen: { parse: 'date' },
+            local: { parse: { date: 'dd/MM/yyyy HH:mm', zone: 'Asia/Kolkata' } },
+            meta: { parse: 'json' },
+            note: { default: 'none' },
+            levels: { parse: 'integer' },
+          },
+        },
+      ]),
+    );
+    const first = await runCli(['sync', '--config', file, '--json']);
+    expect(first.code, first.stderr).toBe(0);
+    await es.indices.refresh({ index: 'composed_typed' });
+    const src = async (id: string) => {
+      const { _cesync, ...doc } = (await es.get<Record<string, unknown>>({ index: 'composed_typed', id }))._source!;
+      void _cesync;
+      return doc;
+    };
+    expect(await src('a')).toEqual({
+      id: 'a',
+      amount: 12.5,
+      count: 2 ** 53, // as a double reads it: the exact digits are checked in the raw source below
+      enabled: true,
+      levels: [1, 2],
+      local: '2021-02-03T04:30:00.000Z',
+      meta: { k: [1, 2] },
+      note: 'none',
+      seen: '2021-02-02T22:35:06.000Z',
+      tags: ['x', 'y', 'z'],
+    });
+    // Exact digits of the 64-bit integer, as the index stores the source.
+    const raw = await (await fetch(`${(es as unknown as { connectionPool: { connections: { url: URL }[] } }).connectionPool.connections[0]!.url.origin}/composed_typed/_doc/a`)).text();
+    expect(raw).toContain('"count":9007199254740993');
+    expect(await src('b')).toEqual({ id: 'b', amount: 0, count: null, enabled: false, levels: null, local: null, meta: null, note: 'kept', seen: null, tags: null });
+    const props = (await es.indices.getMapping({ index: 'composed_typed' }))['composed_typed']!.mappings.properties!;
+    expect(props).toMatchObject({ amount: { type: 'double' }, count: { type: 'long' }, enabled: { type: 'boolean' }, tags: { type: 'keyword' }, seen: { type: 'date' }, local: { type: 'date' }, levels: { type: 'long' } });
+    const again = await runCli(['sync', '--config', file, '--json']);
+    expect((JSON.parse(again.stdout) as { reports: { unchanged: number; indexed: number }[] }).reports[0]).toMatchObject({ unchanged: 2, indexed: 0 });
+  });
+});
+
 describe('bad shaping declarations, found by config check', () => {
   it.each([
     [{ fields: { createddate: { parse: { date: 'yyyy', zone: 'Mars/Olympus' } } } }, /fields: createddate: unknown time zone "Mars\/Olympus"/],
