@@ -129,19 +129,16 @@ const fieldsSchema = z.record(
   z.union([z.string().min(1), z.null(), fieldShapeSchema], { error: 'expected a field name, null, or { name, parse, default }' }),
 );
 
+/** `{ column: column }` or `{ column: name }`: at least one entry. */
+const columnMap = (value: z.ZodString) => z.record(z.string(), value).refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' });
+
 /** A table whose row, found by a key, adds some of its columns to each nested row (docs/shaping.md). */
 const lookupSchema = z
   .strictObject({
     keyspace: identifier.optional().describe('Keyspace of the table (default: that of the rows it is added to).'),
     table: identifier.describe('The looked-up table.'),
-    match: z
-      .record(z.string(), z.string())
-      .refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' })
-      .describe("{ lookupColumn: column }: the looked-up table's whole primary key, by columns of the row it is added to."),
-    fields: z
-      .record(z.string(), z.string().min(1))
-      .refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' })
-      .describe('{ column: fieldName }: the columns of the looked-up row added, under these names.'),
+    match: columnMap(z.string()).describe("{ lookupColumn: column }: the looked-up table's whole primary key, by columns of the row it is added to."),
+    fields: columnMap(z.string().min(1)).describe('{ column: fieldName }: the columns of the looked-up row added, under these names.'),
   })
   .describe('A lookup: columns of another row added to each nested row.');
 
@@ -150,10 +147,7 @@ const nestSchema = z
     field: z.string().min(1).describe('Field of the document that holds the list of nested rows.'),
     keyspace: identifier.optional().describe("Keyspace of the table (default: the pipeline's)."),
     table: identifier.describe('The table whose rows are nested.'),
-    match: z
-      .record(z.string(), z.string())
-      .refine((m) => Object.keys(m).length > 0, { message: 'give at least one column' })
-      .describe("{ childColumn: parentColumn }: the nested table's partition key, by the pipeline table's primary key columns."),
+    match: columnMap(z.string()).describe("{ childColumn: parentColumn }: the nested table's partition key, by the pipeline table's primary key columns."),
     where: z
       .record(z.string(), z.union([z.string(), z.number(), z.boolean(), z.null()]))
       .optional()
