@@ -5,6 +5,7 @@
 import cassandra from 'cassandra-driver';
 import type { PipelineConfig } from '../src/config/schema.ts';
 import type { Stores } from '../src/sync/stores.ts';
+import type { SourceRecord } from '../src/engine/record.ts';
 import type { CesyncModules } from './cesync-modules.ts';
 
 /** One document exactly as cesync sends it: id, external version, body with its `_cesync` metadata. */
@@ -20,13 +21,59 @@ export async function buildDocuments(m: CesyncModules, stores: Stores, pipeline:
   const metaField = m.indexSink.META_FIELD;
   const docs: PreparedDocument[] = [];
   for await (const batch of source.scan(source.spans().map((s) => ({ ...s, done: false })), {})) {
-    for (const r of batch.records) {
-      const json = JSON.stringify(r.document);
-      const meta = `${JSON.stringify(metaField)}:${JSON.stringify({ ...r.meta, digest: m.planner.digestOfJson(json) })}}`;
-      docs.push({ id: r.id, version: r.version, body: json === '{}' ? `{${meta}` : `${json.slice(0, -1)},${meta}` });
-    }
+    for (const r of batch.records) docs.push({ id: r.id, version: r.version, body: documentBody(m, metaField, r) });
   }
   return docs;
+}
+
+function documentBody(m: CesyncModules, metaField: string, r: SourceRecord): string {
+  const json = JSON.stringify(r.document);
+  const meta = `${JSON.stringify(metaField)}:${JSON.stringify({ ...r.meta, digest: m.planner.digestOfRecord(r, json) })}}`;
+  return json === '{}' ? `{${meta}` : `${json.slice(0, -1)},${meta}`;
+}
+
+export interface DocumentStats {
+  documents: number;
+  /** Records the pipeline refused (shaping or composing failed): nothing would be written for them. */
+  rejected: number;
+  /** Mean bytes of a bulk body, built as buildDocuments builds them. */
+  bytesMean: number;
+  /** Mean length of each listed array field (the nested rows of a composed document). */
+  listedMean: Record<string, number>;
+}
+
+/**
+ * Reads the whole table with the pipeline's own source (shaped and composed as the CLI does) and
+ * measures its documents without keeping them: how many, mean body size, mean rows nested per
+ * document in each of `listFields`.
+ */
+export async function documentStats(m: CesyncModules, stores: Stores, pipeline: PipelineConfig, listFields: readonly string[] = []): Promise<DocumentStats> {
+  const { source } = await m.pipeline.openPipeline(stores, pipeline);
+  const metaField = m.indexSink.META_FIELD;
+  let documents = 0;
+  let rejected = 0;
+  let bytes = 0;
+  const listed: Record<string, number> = Object.fromEntries(listFields.map((f) => [f, 0]));
+  for await (const batch of source.scan(source.spans().map((s) => ({ ...s, done: false })), {})) {
+    for (const r of batch.records) {
+      if (r.rejected) {
+        rejected++;
+        continue;
+      }
+      documents++;
+      bytes += Buffer.byteLength(documentBody(m, metaField, r));
+      for (const f of listFields) {
+        const v = r.document[f];
+        if (Array.isArray(v)) listed[f]! += v.length;
+      }
+    }
+  }
+  return {
+    documents,
+    rejected,
+    bytesMean: documents ? bytes / documents : NaN,
+    listedMean: Object.fromEntries(Object.entries(listed).map(([f, n]) => [f, documents ? n / documents : NaN])),
+  };
 }
 
 /** Deletes `index` and creates it again as cesync would (same mapping and settings). */

@@ -4,22 +4,24 @@
 //   1. starts Cassandra and Elasticsearch (or finds them running), loads N rows into
 //      cesync_bench.user unless it already holds them;
 //   2. per run: ceiling 1 (raw _bulk of the same documents, built in memory beforehand), the cesync
-//      full sync into an empty index, the re-run over the unchanged table, a targeted sync of
-//      1,000 ids, ceiling 2 (raw token-range scan);
+//      full sync into an empty index, the full sync of composed documents (examples/sunbird.yaml's
+//      user pipeline: memberships with their organisation's name and roles nested, a lookup, the
+//      transform module; its tables loaded beside the user table), the re-run over the unchanged
+//      table, a targeted sync of 1,000 ids, ceiling 2 (raw token-range scan);
 //   3. prints medians and spreads, the goals of the benchmark with PASS/MISS, and writes JSON;
 //   4. drops the keyspace and indices (unless --keep) and stops the servers it started.
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import type { PipelineConfig } from '../src/config/schema.ts';
 import type { Stores } from '../src/sync/stores.ts';
 import { serviceStatus, startServices, stopServices, type ServiceEndpoints } from '../scripts/services/index.ts';
-import { buildDocuments, bulkLoad, freshIndex, rawScan, type BulkSettings } from './ceilings.ts';
+import { buildDocuments, bulkLoad, documentStats, freshIndex, rawScan, type BulkSettings, type DocumentStats } from './ceilings.ts';
 import { loadCesync, repoRoot } from './cesync-modules.ts';
 import { runCli, peakRssUntil, type CliRun } from './cesync-run.ts';
-import { ensureData, KEYSPACE, sampleIds, TABLE } from './dataset.ts';
+import { COMPOSED_TABLES, ensureComposedData, ensureData, KEYSPACE, sampleIds, TABLE, type TableLoadOutcome } from './dataset.ts';
 import { measure, type ServerPids } from './measure.ts';
 import { pidListeningOn } from './proc.ts';
 import { summariseProfile, type ProfileSummary } from './profile.ts';
@@ -29,6 +31,10 @@ import { formatGoals, formatSteps, mb, pct, spread, type Goal, type Spread } fro
 const SYNC_INDEX = 'cesync_bench_user';
 const CEILING_INDEX = 'cesync_bench_ceiling';
 const PIPELINE = 'bench';
+const COMPOSED_INDEX = 'cesync_bench_user_composed';
+const COMPOSED_PIPELINE = 'composed';
+/** The composed pipeline takes the shaping of this file's `user` pipeline. */
+const COMPOSED_EXAMPLE = path.join(repoRoot, 'examples', 'sunbird.yaml');
 const TARGETED_IDS = 1000;
 
 const usage = `usage: npm run bench -- [options]
@@ -43,7 +49,9 @@ const usage = `usage: npm run bench -- [options]
                         (default: none, so cesync's own defaults are measured)
   --ceiling-bulk B,C    flushBytes and concurrency of ceiling 1 (default 5000000,2)
   --node-flag FLAG      flag for the node running cesync, repeatable (e.g. --max-semi-space-size=8)
-  --only STEPS          comma-separated subset of: write,read,sync,rerun,ids,verify,latency (default all)
+  --only STEPS          comma-separated subset of: write,read,sync,composed,rerun,ids,verify,latency
+                        (default all; composed: full sync of composed user documents, shaped as
+                        examples/sunbird.yaml's user pipeline, beside the plain one)
   --profile             one more full sync under --cpu-prof; prints where cesync's CPU goes`;
 
 interface Options {
@@ -59,7 +67,7 @@ interface Options {
   profile: boolean;
 }
 
-const STEPS = ['write', 'read', 'sync', 'rerun', 'ids', 'verify', 'latency'];
+const STEPS = ['write', 'read', 'sync', 'composed', 'rerun', 'ids', 'verify', 'latency'];
 
 function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
@@ -130,7 +138,24 @@ async function serverPids(endpoints: ServiceEndpoints): Promise<ServerPids> {
   };
 }
 
-function configYaml(endpoints: ServiceEndpoints, workDir: string, set: Record<string, unknown>): string {
+/**
+ * The shaping of examples/sunbird.yaml's `user` pipeline (fields, nest, lookups, transform), its
+ * transform module by absolute path. Its store settings (pages, splits, bulk, index settings) are
+ * left out: both pipelines of the benchmark run with cesync's defaults (and --set), so that the
+ * composed and the plain full sync differ by their documents only.
+ */
+async function composedShape(): Promise<Record<string, unknown>> {
+  const example = parse(await readFile(COMPOSED_EXAMPLE, 'utf8')) as { pipelines?: Record<string, unknown>[] };
+  const user = example.pipelines?.find((p) => p.name === 'user');
+  if (!user) throw new Error(`${COMPOSED_EXAMPLE} has no pipeline named user`);
+  const shape: Record<string, unknown> = {};
+  for (const key of ['fields', 'nest', 'lookups', 'transform']) if (user[key] !== undefined) shape[key] = user[key];
+  const transform = shape.transform as { module?: string } | undefined;
+  if (transform?.module !== undefined) shape.transform = { ...transform, module: path.resolve(path.dirname(COMPOSED_EXAMPLE), transform.module) };
+  return shape;
+}
+
+function configYaml(endpoints: ServiceEndpoints, workDir: string, set: Record<string, unknown>, composed: Record<string, unknown>): string {
   return stringify({
     cassandra: {
       contactPoints: endpoints.cassandra.contactPoints,
@@ -141,7 +166,10 @@ function configYaml(endpoints: ServiceEndpoints, workDir: string, set: Record<st
     elasticsearch: { node: endpoints.elasticsearch.node },
     failureLedger: path.join(workDir, 'failures.ndjson'),
     state: { keyspace: KEYSPACE },
-    pipelines: [{ name: PIPELINE, keyspace: KEYSPACE, table: TABLE, index: SYNC_INDEX, ...set }],
+    pipelines: [
+      { name: PIPELINE, keyspace: KEYSPACE, table: TABLE, index: SYNC_INDEX, ...set },
+      { name: COMPOSED_PIPELINE, keyspace: KEYSPACE, table: TABLE, index: COMPOSED_INDEX, ...composed, ...set },
+    ],
   });
 }
 
@@ -213,18 +241,20 @@ async function main(argv: string[]): Promise<number> {
   say(`server pids: cassandra ${pids.cassandra ?? 'unknown'}, elasticsearch ${pids.elasticsearch ?? 'unknown'}`);
 
   const configFile = path.join(workDir, 'cesync.yaml');
-  await writeFile(configFile, configYaml(endpoints, workDir, options.set));
+  await writeFile(configFile, configYaml(endpoints, workDir, options.set, await composedShape()));
   const env = { CESYNC_BENCH_CASSANDRA_PASSWORD: endpoints.cassandra.password };
   const config = await m.load.loadConfig(configFile, { ...process.env, ...env });
-  const pipeline: PipelineConfig = config.pipelines[0]!;
+  const pipeline: PipelineConfig = config.pipelines.find((p) => p.name === PIPELINE)!;
+  const composedPipeline: PipelineConfig = config.pipelines.find((p) => p.name === COMPOSED_PIPELINE)!;
   const stores: Stores = await m.stores.connectStores(config);
   let stopped = false;
   const cleanup = async () => {
     if (stopped) return;
     stopped = true;
     if (!options.keep) {
-      say(`dropping keyspace ${KEYSPACE} and indices ${SYNC_INDEX}, ${CEILING_INDEX}`);
-      await stores.elasticsearch.indices.delete({ index: [SYNC_INDEX, CEILING_INDEX, LATENCY_INDEX], ignore_unavailable: true }).catch(() => undefined);
+      const indices = [SYNC_INDEX, COMPOSED_INDEX, CEILING_INDEX, LATENCY_INDEX];
+      say(`dropping keyspace ${KEYSPACE} and indices ${indices.join(', ')}`);
+      await stores.elasticsearch.indices.delete({ index: indices, ignore_unavailable: true }).catch(() => undefined);
       await stores.cassandra.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 120_000 }).catch(() => undefined);
     }
     await stores.close();
@@ -238,12 +268,30 @@ async function main(argv: string[]): Promise<number> {
   try {
     const load = await ensureData(stores.cassandra, rows, options.seed, say);
     if (!load.skipped) say(`loaded ${int(rows)} rows in ${(load.durationMs / 1000).toFixed(1)} s`);
+    // The composed documents' other tables, only when they are synced.
+    const composedLoad: TableLoadOutcome[] = only.has('composed') ? await ensureComposedData(stores.cassandra, rows, options.seed, say) : [];
+    for (const l of composedLoad) if (!l.skipped) say(`loaded ${int(l.rows)} rows of ${KEYSPACE}.${l.table} in ${(l.durationMs / 1000).toFixed(1)} s`);
 
     const docs = only.has('write') ? await buildDocuments(m, stores, pipeline) : [];
     if (only.has('write')) {
       const bytes = docs.reduce((s, d) => s + Buffer.byteLength(d.body), 0);
       say(`ceiling 1 documents built: ${int(docs.length)}, ${(bytes / docs.length).toFixed(0)} bytes each on average`);
       if (docs.length !== rows) throw new Error(`read ${docs.length} documents, expected ${rows}`);
+    }
+    // The composed documents, read once with cesync's own (composed) source and measured, not kept.
+    // Also reads the composed tables once before the first measured run, as the plain documents
+    // above read the user table.
+    const listFields = composedPipeline.nest.map((n) => n.field);
+    let composedDocs: DocumentStats | undefined;
+    let plainBytesMean = docs.length ? docs.reduce((s, d) => s + Buffer.byteLength(d.body), 0) / docs.length : undefined;
+    if (only.has('composed')) {
+      composedDocs = await documentStats(m, stores, composedPipeline, listFields);
+      if (composedDocs.documents !== rows || composedDocs.rejected !== 0) {
+        throw new Error(`composed: read ${composedDocs.documents} documents and ${composedDocs.rejected} refused, expected ${rows} documents`);
+      }
+      plainBytesMean ??= (await documentStats(m, stores, pipeline)).bytesMean;
+      const nested = listFields.map((f) => `${composedDocs!.listedMean[f]!.toFixed(2)} ${f}`).join(', ');
+      say(`composed documents: ${(composedDocs.bytesMean).toFixed(0)} bytes each on average (plain ${plainBytesMean.toFixed(0)}), ${nested} nested on average`);
     }
     const idsFile = path.join(workDir, 'ids.csv');
     await writeFile(idsFile, `${sampleIds(rows, TARGETED_IDS, options.seed).join('\n')}\n`);
@@ -253,6 +301,9 @@ async function main(argv: string[]): Promise<number> {
     const write: { rowsPerSecond: number; seconds: number; benchCpuSeconds: number; elasticsearchCpuSeconds?: number }[] = [];
     const read: { rowsPerSecond: number; seconds: number; benchCpuSeconds: number; cassandraCpuSeconds?: number }[] = [];
     const full: SyncSample[] = [];
+    const composed: SyncSample[] = [];
+    /** Per run: composed full-sync rate over the plain full-sync rate of the same run. */
+    const composedRatios: number[] = [];
     const rerun: SyncSample[] = [];
     const targeted: SyncSample[] = [];
     const verifies: { seconds: number; wallSeconds: number; inSync: boolean; bytesReadFromIndex: number; rowsScanned: number }[] = [];
@@ -267,13 +318,38 @@ async function main(argv: string[]): Promise<number> {
         say(`${tag} ceiling 1 (raw bulk): ${int(rows / r.seconds)} docs/s`);
         await stores.elasticsearch.indices.delete({ index: CEILING_INDEX, ignore_unavailable: true });
       }
-      if (only.has('sync') || only.has('rerun') || only.has('ids') || only.has('verify')) {
-        if (only.has('sync') || run === 1) {
+      const needsSyncedIndex = only.has('rerun') || only.has('ids') || only.has('verify');
+      if (only.has('sync') || only.has('composed') || needsSyncedIndex) {
+        let plain: SyncSample | undefined;
+        if (only.has('sync') || (run === 1 && needsSyncedIndex)) {
           await stores.elasticsearch.indices.delete({ index: SYNC_INDEX, ignore_unavailable: true });
           const s = syncSample(await cli(['--restart']), rows);
           if (s.indexed !== rows) throw new Error(`full sync indexed ${s.indexed} of ${rows} rows`);
-          if (only.has('sync')) full.push(s);
+          if (only.has('sync')) full.push((plain = s));
           say(`${tag} cesync full sync: ${int(s.rowsPerSecond)} rows/s, cesync CPU ${pct(s.cpuShare)} of all, peak RSS ${mb(s.peakRssBytes)}`);
+        }
+        if (only.has('composed')) {
+          // Right after the plain full sync of the same run, so that both meet the same machine.
+          await stores.elasticsearch.indices.delete({ index: COMPOSED_INDEX, ignore_unavailable: true });
+          const r = await runCli({
+            args: ['sync', '--config', configFile, '--pipeline', COMPOSED_PIPELINE, '--restart', '--quiet', '--json'],
+            workDir,
+            env,
+            pids,
+            nodeFlags: options.nodeFlags,
+          });
+          const s = syncSample(r, rows);
+          if (s.read !== rows || s.indexed !== rows || r.report.failed !== 0) {
+            throw new Error(`composed full sync read ${s.read}, indexed ${s.indexed} and failed ${r.report.failed} of ${rows} rows`);
+          }
+          const { count } = await stores.elasticsearch.count({ index: COMPOSED_INDEX });
+          if (count !== rows) throw new Error(`composed full sync left ${count} documents in ${COMPOSED_INDEX}, expected ${rows}`);
+          composed.push(s);
+          if (plain) composedRatios.push(s.rowsPerSecond / plain.rowsPerSecond);
+          say(
+            `${tag} cesync full sync, composed: ${int(s.rowsPerSecond)} rows/s${plain ? ` (${(s.rowsPerSecond / plain.rowsPerSecond).toFixed(2)} x plain)` : ''}, ` +
+              `cesync CPU ${pct(s.cpuShare)} of all, peak RSS ${mb(s.peakRssBytes)}`,
+          );
         }
         if (only.has('rerun')) {
           const s = syncSample(await cli(['--restart']), rows);
@@ -322,6 +398,10 @@ async function main(argv: string[]): Promise<number> {
     const fullRate = rate(full);
     const ratio = writeRate && fullRate ? fullRate.median / writeRate.median : undefined;
     const cpuShare = full.length ? median(full.map((s) => s.cpuShare)) : undefined;
+    const composedRate = rate(composed);
+    const composedRatio = composedRatios.length ? spread(composedRatios) : undefined;
+    const composedCpuShare = composed.length ? median(composed.map((s) => s.cpuShare)) : undefined;
+    const composedPeakRss = composed.length ? median(composed.map((s) => s.peakRssBytes)) : undefined;
     const allSyncs = [...full, ...rerun, ...targeted];
     const peakRss = allSyncs.length ? Math.max(...allSyncs.map((s) => s.peakRssBytes)) : undefined;
     const fullPeakRss = full.length ? median(full.map((s) => s.peakRssBytes)) : undefined;
@@ -372,22 +452,33 @@ async function main(argv: string[]): Promise<number> {
       },
     ];
 
+    const cpuSplit = (xs: SyncSample[]) =>
+      `CPU s cesync/C*/ES ${median(xs.map((s) => s.cesyncCpuSeconds)).toFixed(1)}/${median(xs.map((s) => s.cassandraCpuSeconds)).toFixed(1)}/${median(xs.map((s) => s.elasticsearchCpuSeconds)).toFixed(1)}`;
     const steps = [
-      { step: 'ceiling 1: raw _bulk of the same documents', rate: writeRate, note: write.length ? `Elasticsearch CPU ${median(write.map((w) => w.elasticsearchCpuSeconds)).toFixed(1)} s; bulk ${options.ceilingBulk.flushBytes} B x ${options.ceilingBulk.concurrency}` : '' },
-      { step: 'ceiling 2: raw token-range scan', rate: readRate, note: read.length ? `Cassandra CPU ${median(read.map((r) => r.cassandraCpuSeconds)).toFixed(1)} s` : '' },
+      { key: 'ceilingWrite', step: 'ceiling 1: raw _bulk of the same documents', rate: writeRate, note: write.length ? `Elasticsearch CPU ${median(write.map((w) => w.elasticsearchCpuSeconds)).toFixed(1)} s; bulk ${options.ceilingBulk.flushBytes} B x ${options.ceilingBulk.concurrency}` : '' },
+      { key: 'ceilingRead', step: 'ceiling 2: raw token-range scan', rate: readRate, note: read.length ? `Cassandra CPU ${median(read.map((r) => r.cassandraCpuSeconds)).toFixed(1)} s` : '' },
       {
+        key: 'fullSync',
         step: 'cesync full sync (empty index)',
         rate: fullRate,
-        note: full.length
-          ? `${ratio === undefined ? '' : `${ratio.toFixed(2)} x ceiling 1; `}CPU s cesync/C*/ES ${median(full.map((s) => s.cesyncCpuSeconds)).toFixed(1)}/${median(full.map((s) => s.cassandraCpuSeconds)).toFixed(1)}/${median(full.map((s) => s.elasticsearchCpuSeconds)).toFixed(1)} (${pct(cpuShare)}); RSS ${mb(fullPeakRss)}`
+        note: full.length ? `${ratio === undefined ? '' : `${ratio.toFixed(2)} x ceiling 1; `}${cpuSplit(full)} (${pct(cpuShare)}); RSS ${mb(fullPeakRss)}` : '',
+      },
+      {
+        key: 'composedFullSync',
+        step: 'cesync full sync, composed documents',
+        rate: composedRate,
+        note: composed.length
+          ? `${composedRatio ? `${composedRatio.median.toFixed(2)} x full sync (per run ${composedRatio.min.toFixed(2)}-${composedRatio.max.toFixed(2)}); ` : ''}${cpuSplit(composed)} (${pct(composedCpuShare)}); RSS ${mb(composedPeakRss)}`
           : '',
       },
       {
+        key: 'rerun',
         step: 'cesync re-run (all unchanged)',
         rate: rate(rerun),
         note: rerun.length ? `CPU share ${pct(median(rerun.map((s) => s.cpuShare)))}; RSS ${mb(median(rerun.map((s) => s.peakRssBytes)))}` : '',
       },
       {
+        key: 'targeted',
         step: `cesync targeted sync, ${TARGETED_IDS} ids`,
         rate: rate(targeted),
         note: targetedWall ? `command ${targetedWall.median.toFixed(2)} s (${targetedWall.min.toFixed(2)}-${targetedWall.max.toFixed(2)}), sync ${targetedSync!.median.toFixed(2)} s` : '',
@@ -406,11 +497,27 @@ async function main(argv: string[]): Promise<number> {
       },
       options: { rows, runs, seed: options.seed, set: options.set, ceilingBulk: options.ceilingBulk, nodeFlags: options.nodeFlags, only: [...only] },
       pipeline: { pageSize: pipeline.pageSize, splits: pipeline.splits, rangesInFlight: pipeline.rangesInFlight, bulk: pipeline.bulk, indexSettings: pipeline.indexSettings ?? null },
+      composedPipeline: only.has('composed')
+        ? { example: path.relative(repoRoot, COMPOSED_EXAMPLE), tables: [TABLE, ...COMPOSED_TABLES], nest: listFields, lookups: composedPipeline.lookups.length, transform: composedPipeline.transform?.module ?? null }
+        : undefined,
       load,
-      documentBytesMean: docs.length ? docs.reduce((s, d) => s + Buffer.byteLength(d.body), 0) / docs.length : undefined,
-      steps: Object.fromEntries(steps.map((s, i) => [['ceilingWrite', 'ceilingRead', 'fullSync', 'rerun', 'targeted'][i]!, { rate: s.rate, note: s.note }])),
-      runs: { ceilingWrite: write, ceilingRead: read, fullSync: full, rerun, targeted, verify: verifies },
-      figures: { fullSyncOverCeilingWrite: ratio, cesyncCpuShare: cpuShare, peakRssBytes: peakRss, fullSyncPeakRssBytes: fullPeakRss, rssAt100kBytes: rssAt100k, targetedCommandSeconds: targetedWall, targetedSyncSeconds: targetedSync },
+      composedLoad,
+      documentBytesMean: plainBytesMean,
+      composedDocuments: composedDocs,
+      steps: Object.fromEntries(steps.map((s) => [s.key, { rate: s.rate, note: s.note }])),
+      runs: { ceilingWrite: write, ceilingRead: read, fullSync: full, composedFullSync: composed, composedOverFullSync: composedRatios, rerun, targeted, verify: verifies },
+      figures: {
+        fullSyncOverCeilingWrite: ratio,
+        cesyncCpuShare: cpuShare,
+        peakRssBytes: peakRss,
+        fullSyncPeakRssBytes: fullPeakRss,
+        rssAt100kBytes: rssAt100k,
+        targetedCommandSeconds: targetedWall,
+        targetedSyncSeconds: targetedSync,
+        composedOverFullSync: composedRatio,
+        composedCpuShare,
+        composedPeakRssBytes: composedPeakRss,
+      },
       goals,
       profile,
       latency,
@@ -425,9 +532,15 @@ async function main(argv: string[]): Promise<number> {
       `pipeline: pageSize ${pipeline.pageSize}, splits ${pipeline.splits}, rangesInFlight ${pipeline.rangesInFlight}, bulk ${pipeline.bulk.flushBytes} B x ${pipeline.bulk.concurrency}, indexSettings ${JSON.stringify(pipeline.indexSettings ?? {})}`,
       '',
       formatSteps(steps),
-      '',
-      formatGoals(goals),
     ];
+    if (plainBytesMean !== undefined || composedDocs) {
+      const nested = composedDocs ? `; nested on average: ${listFields.map((f) => `${composedDocs.listedMean[f]!.toFixed(2)} ${f}`).join(', ')}` : '';
+      out.push(
+        `documents, mean bulk body: plain ${plainBytesMean === undefined ? 'n/a' : `${int(plainBytesMean)} bytes`}` +
+          `${composedDocs ? `, composed ${int(composedDocs.bytesMean)} bytes${plainBytesMean ? ` (${(composedDocs.bytesMean / plainBytesMean).toFixed(2)} x)` : ''}` : ''}${nested}`,
+      );
+    }
+    out.push('', formatGoals(goals));
     if (profile) {
       out.push('', `where cesync's CPU goes (self time, ${(profile.totalMs / 1000).toFixed(1)} s sampled; ${profile.file}):`);
       for (const f of profile.byFile) out.push(`  ${pct(f.share).padStart(6)}  ${f.where}`);
