@@ -18,6 +18,11 @@ export interface BulkRetryOptions {
   readonly maxBackoffMs?: number;
   /** Told about each retry (for logs and counters). */
   readonly onRetry?: (attempt: number, waitMs: number, error: unknown) => void;
+  /**
+   * Told after each attempt of a bulk request (answered or failed, retried or not): its duration in
+   * seconds and the bytes of its body (NDJSON lines as the bulk helper hands them over).
+   */
+  readonly onRequest?: (durationSeconds: number, bytes: number) => void;
   /** Whether the run is stopping: then a failed request is not sent again (nor waited for). */
   readonly stopping?: () => boolean;
 }
@@ -39,11 +44,17 @@ export function withBulkRetry(client: ElasticsearchClient, options: BulkRetryOpt
   const { retries = 5, backoffMs = 1000, maxBackoffMs = 30_000 } = options;
   const child = client.child({});
   const bulk = child.bulk.bind(child) as (...args: unknown[]) => Promise<unknown>;
+  const timed = (start: number, bytes: number) => options.onRequest?.((performance.now() - start) / 1000, bytes);
   const retrying = async (...args: unknown[]): Promise<unknown> => {
+    const bytes = options.onRequest ? bodyBytes(args[0]) : 0;
     for (let attempt = 1; ; attempt++) {
+      const start = performance.now();
       try {
-        return await bulk(...args);
+        const answer = await bulk(...args);
+        timed(start, bytes);
+        return answer;
       } catch (error) {
+        timed(start, bytes);
         if (attempt > retries || !isRetryable(error) || options.stopping?.()) throw error;
         const wait = Math.round(Math.min(maxBackoffMs, backoffMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
         options.onRetry?.(attempt, wait, error);
@@ -59,4 +70,14 @@ export function withBulkRetry(client: ElasticsearchClient, options: BulkRetryOpt
 async function sleepUnlessStopping(ms: number, stopping: (() => boolean) | undefined): Promise<void> {
   const end = Date.now() + ms;
   while (Date.now() < end && !stopping?.()) await new Promise((resolve) => setTimeout(resolve, Math.min(100, end - Date.now())));
+}
+
+/** Bytes of a bulk request's body: the helper's lines (strings, newline-joined) or a ready string. */
+function bodyBytes(params: unknown): number {
+  const body = (params as { body?: unknown; operations?: unknown } | undefined)?.body ?? (params as { operations?: unknown } | undefined)?.operations;
+  if (typeof body === 'string' || Buffer.isBuffer(body)) return Buffer.byteLength(body);
+  if (!Array.isArray(body)) return 0;
+  let n = 0;
+  for (const line of body) n += (typeof line === 'string' ? Buffer.byteLength(line) : Buffer.byteLength(JSON.stringify(line))) + 1;
+  return n;
 }

@@ -7,7 +7,7 @@
 import type { ElasticsearchClient } from './client.js';
 import { elasticsearchError } from './client.js';
 import { withBulkRetry, type BulkRetryOptions } from './bulk-retry.js';
-import type { DocumentSink } from '../engine/ports.js';
+import type { DocumentSink, RunObserver } from '../engine/ports.js';
 import type { StoredVersion, WriteOp, WriteOutcome } from '../engine/record.js';
 
 export interface IndexSinkOptions {
@@ -21,6 +21,8 @@ export interface IndexSinkOptions {
   readonly where: string;
   /** Retries of whole bulk requests (429, 5xx, unreachable); see bulk-retry.ts. */
   readonly bulkRetry?: BulkRetryOptions;
+  /** Told of each bulk request (duration, bytes) and of each whole request sent again. */
+  readonly observer?: Pick<RunObserver, 'bulkRequest' | 'retry'>;
 }
 
 /** Name of the field that holds cesync's metadata (digest, token) in every document. */
@@ -40,7 +42,19 @@ export class ElasticsearchIndexSink implements DocumentSink {
 
   constructor(client: ElasticsearchClient, options: IndexSinkOptions) {
     this.client = client;
-    this.writer = withBulkRetry(client, { ...options.bulkRetry, stopping: () => this.stop?.aborted ?? false });
+    const { observer, bulkRetry } = options;
+    this.writer = withBulkRetry(client, {
+      ...bulkRetry,
+      onRetry: (attempt, waitMs, error) => {
+        bulkRetry?.onRetry?.(attempt, waitMs, error);
+        observer?.retry('request', 1);
+      },
+      onRequest: (seconds, bytes) => {
+        bulkRetry?.onRequest?.(seconds, bytes);
+        observer?.bulkRequest(seconds, bytes);
+      },
+      stopping: () => this.stop?.aborted ?? false,
+    });
     this.options = options;
   }
 

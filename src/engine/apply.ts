@@ -8,7 +8,7 @@
  * it still fails the run stops with STORE_UNAVAILABLE (or INTERRUPTED when a signal came), so no
  * checkpoint or watermark ever passes a document the target did not take.
  */
-import type { DocumentSink, FailureSink } from './ports.js';
+import type { DocumentSink, FailureSink, RunObserver } from './ports.js';
 import type { PlannedBatch } from './planner.js';
 import type { ScanPosition, SourceRecord, WriteOp, WriteOutcome } from './record.js';
 import { interrupted } from './interrupt.js';
@@ -41,6 +41,8 @@ export interface ApplyContext {
   readonly reread: Reread;
   /** Retries of documents refused as transient: attempts and first backoff (doubling, capped at 30 s). */
   readonly transientRetry?: { readonly attempts: number; readonly backoffMs: number };
+  /** Told of rows read, of each outcome and of documents written again (ports.ts). */
+  readonly observer?: RunObserver;
 }
 
 const DEFAULT_TRANSIENT_RETRY = { attempts: 6, backoffMs: 1000 };
@@ -64,10 +66,12 @@ export async function applyPlanned(
   async function* ops(): AsyncGenerator<WriteOp> {
     for await (const { batch, planned: records } of planned) {
       counters.read += batch.records.length;
+      ctx.observer?.rowsRead(batch.records.length);
       const ticket = checkpoints && batch.position ? checkpoints.begin(batch.position as ScanPosition) : undefined;
       for (const p of records) {
         if (p.action === 'unchanged') {
           counters.unchanged += 1;
+          ctx.observer?.outcome('unchanged', 1);
           continue;
         }
         if (p.action === 'reject') {
@@ -118,15 +122,19 @@ export async function applyPlanned(
         counters.indexed += 1;
         if (outcome.created) counters.created += 1;
         else counters.updated += 1;
+        ctx.observer?.outcome(outcome.created ? 'created' : 'updated', 1);
         break;
       case 'deleted':
         counters.deleted += 1;
+        ctx.observer?.outcome('deleted', 1);
         break;
       case 'conflict':
         counters.unchanged += 1;
+        ctx.observer?.outcome('unchanged', 1);
         break;
       case 'rejected':
         counters.failed += 1;
+        ctx.observer?.outcome('failed', 1);
         ctx.failures.record({
           id: op.id,
           pipeline: ctx.pipeline,
@@ -160,6 +168,7 @@ export async function applyPlanned(
     attempt += 1;
     const again = transient.map((t) => t.op);
     transient = [];
+    ctx.observer?.retry('document', again.length);
     await ctx.sink.write(fromArray(again), onOutcome, { signal: ctx.signal });
   }
 }

@@ -17,7 +17,7 @@ import { endOnInterrupt } from './interrupt.js';
 import { rereadFrom } from './reread.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches } from './planner.js';
-import type { DocumentSink, FailureSink, PipelineState, RecordSource, SpanProgress, StateStore } from './ports.js';
+import type { DocumentSink, FailureSink, PipelineState, RecordSource, RunObserver, SpanProgress, StateStore } from './ports.js';
 import { emptyCounters, finishReport, type RunCounters, type RunReport } from './run-report.js';
 import { SpanCheckpoints } from './span-checkpoints.js';
 import type { Clock, ThrottleOptions } from './throttle.js';
@@ -35,6 +35,8 @@ export interface SyncDeps {
    * the store's own estimate, else undefined.
    */
   readonly onProgress?: (counters: Readonly<RunCounters>, estimatedTotal: number | undefined) => void;
+  /** Told what the run does as it goes (ports.ts); a full sync also reports its progress. */
+  readonly observer?: RunObserver;
   readonly now?: () => number;
   readonly clock?: Clock;
 }
@@ -93,6 +95,10 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
     const f = source.fractionDone() - fractionAtStart;
     const estimate = f > 0 && rowsInFinishedSpans > 0 ? Math.round((rowsInFinishedSpans / f) * (1 - fractionAtStart)) : storeEstimate;
     deps.onProgress?.(counters, estimate === undefined ? undefined : Math.max(counters.read, estimate));
+    // Seconds left at the pace of this run so far (the share read since it began, over its time).
+    const fraction = Math.min(1, Math.max(0, source.fractionDone()));
+    const elapsed = (now() - started) / 1000;
+    deps.observer?.progress(fraction, f > 0 ? (elapsed * (1 - fraction)) / f : undefined);
   };
   // An index that was empty when the run began needs no lookups: every record is new to it.
   // Confirmation reads finish even after a stop signal: they are few, and a batch already read
@@ -167,6 +173,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
       now,
       reread,
       onBatch: progress,
+      observer: deps.observer,
     });
     clearInterval(timer);
     await saving;
@@ -174,7 +181,9 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
     await save(signal?.aborted ? 'interrupted' : 'finished');
     if (state && !signal?.aborted && !(await state.loadWatermark(pipeline, 'to-elasticsearch'))) {
       const begun = Date.parse(startedAt);
-      await state.saveWatermark(pipeline, 'to-elasticsearch', { version: Math.max(0, begun - (options.safetyLagMs ?? 0)) * 1000, id: '' });
+      const version = Math.max(0, begun - (options.safetyLagMs ?? 0)) * 1000;
+      await state.saveWatermark(pipeline, 'to-elasticsearch', { version, id: '' });
+      deps.observer?.watermark('to-elasticsearch', version);
     }
   } catch (error) {
     clearInterval(timer);
@@ -187,6 +196,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
     await failures.close();
   }
   progress();
+  if (!signal?.aborted) deps.observer?.progress(1, 0);
   return report();
 }
 

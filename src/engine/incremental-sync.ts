@@ -16,7 +16,7 @@ import { fromArray } from '../streams/from-array.js';
 import type { SyncDeps } from './full-sync.js';
 import { PlanFile } from './plan-file.js';
 import { planBatches } from './planner.js';
-import type { ParsedKey, VersionEntry } from './ports.js';
+import type { ParsedKey, VersionEntry, Watermark } from './ports.js';
 import { emptyCounters, finishReport, type RunReport } from './run-report.js';
 import type { ThrottleOptions } from './throttle.js';
 import { compareMarks, isAfter, laterOf, type WindowRunOptions } from './watermark.js';
@@ -39,6 +39,10 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
 
   const target = await sink.prepare({ create: !dryRun });
   let mark = options.from;
+  const saveMark = async (m: Watermark) => {
+    await state!.saveWatermark(pipeline, 'to-elasticsearch', m);
+    deps.observer?.watermark('to-elasticsearch', m.version);
+  };
   let method: 'change-column' | 'scan' = 'scan';
   const plan = dryRun ? new PlanFile(options.planPath) : undefined;
   try {
@@ -64,9 +68,9 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
       if (plan) {
         for await (const pb of planned) await plan.addBatch(pb, counters);
       } else {
-        await applyPlanned(planned, [], { pipeline, sink, failures, counters, throttle: options.throttle, clock: deps.clock, signal, now, reread });
+        await applyPlanned(planned, [], { pipeline, sink, failures, counters, throttle: options.throttle, clock: deps.clock, signal, now, reread, observer: deps.observer });
         mark = laterOf(mark, chunk[chunk.length - 1]!);
-        if (options.saveWatermark && state) await state.saveWatermark(pipeline, 'to-elasticsearch', mark);
+        if (options.saveWatermark && state) await saveMark(mark);
       }
       deps.onProgress?.(counters, changes.length);
     }
@@ -74,7 +78,7 @@ export async function incrementalSync(deps: SyncDeps, options: IncrementalSyncOp
     if (!plan) {
       // Everything up to the window's end has been seen: the next window starts there.
       mark = laterOf(mark, { version: options.to, id: '' });
-      if (options.saveWatermark && state) await state.saveWatermark(pipeline, 'to-elasticsearch', mark);
+      if (options.saveWatermark && state) await saveMark(mark);
       if (changes.length > 0) await sink.refresh();
     }
   } catch (e) {

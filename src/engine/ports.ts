@@ -155,7 +155,25 @@ export interface StateStore {
   releaseLease(name: string, owner: string): Promise<void>;
   /** Who holds a lease now, if anyone. */
   leaseHolder(name: string): Promise<string | undefined>;
+  /** The outcome of the pipeline's last verify (or the verify of its last repair), replacing the one before. */
+  saveVerify(summary: VerifySummary): Promise<void>;
+  loadVerify(pipeline: string): Promise<VerifySummary | undefined>;
   close(): Promise<void>;
+}
+
+/** What is kept of a verify: its counts and where the differences were, not the ids. */
+export interface VerifySummary {
+  readonly pipeline: string;
+  readonly at: string;
+  readonly inSync: boolean;
+  readonly content: boolean;
+  /** Start of the window compared (`verify --since`), ISO 8601. */
+  readonly since?: string;
+  readonly counts: Readonly<Record<'missing' | 'orphan' | 'stale' | 'different', number>>;
+  /** Spans compared, and those with differences (token bounds and how many). */
+  readonly spans: number;
+  readonly driftSpans: readonly (TokenSpan & { readonly differences: number })[];
+  readonly durationMs: number;
 }
 
 /** Where failed documents go; see failure-ledger.ts. */
@@ -189,6 +207,38 @@ export interface Watermark {
 }
 
 export type Direction = 'to-elasticsearch' | 'to-cassandra';
+
+/** What became of a document a run handled, as an observer counts it. */
+export type OutcomeKind = 'created' | 'updated' | 'unchanged' | 'failed' | 'deleted';
+
+/**
+ * What a run reports as it goes, for monitoring; it knows nothing of how that is shown (metrics
+ * are one adapter: src/metrics). One observer belongs to one run of one pipeline in one direction,
+ * so it carries no names. Contract: every method is called synchronously, returns at once and
+ * never throws; a run without an observer behaves exactly as one with.
+ */
+export interface RunObserver {
+  /** `n` rows (towards Cassandra: documents) read from the source and handed on to be written. */
+  rowsRead(n: number): void;
+  /**
+   * `n` documents settled with this outcome: answered by the target (towards Cassandra a row
+   * written is `updated`, an echo `unchanged`), or found unchanged before writing.
+   */
+  outcome(kind: OutcomeKind, n: number): void;
+  /** One document or id failed, by class; called once per entry of the failure ledger. */
+  failure(errorClass: FailureClass): void;
+  /**
+   * Something sent again after a transient refusal: `request`, one whole bulk request (429, 5xx,
+   * unreachable); `document`, `n` documents refused for the moment one by one.
+   */
+  retry(what: 'request' | 'document', n: number): void;
+  /** One bulk request ended (answered or failed): how long it took and the bytes of its body. */
+  bulkRequest(durationSeconds: number, bytes: number): void;
+  /** Full sync: share of the table read, 0..1, and seconds left (undefined while unknown). */
+  progress(fraction: number, etaSeconds: number | undefined): void;
+  /** The saved watermark of a direction is now at this version (microseconds since the epoch). */
+  watermark(direction: Direction, version: number): void;
+}
 
 /** Documents of the target that changed, for the way back (Elasticsearch to Cassandra). */
 export interface ChangedDocument {

@@ -12,7 +12,7 @@
  */
 import { isInterruption } from './interrupt.js';
 import { digestOfJson } from './planner.js';
-import type { ChangeFeed, FailureSink, RowSink, RowWrite, StateStore, Watermark } from './ports.js';
+import type { ChangeFeed, FailureSink, RowSink, RowWrite, RunObserver, StateStore, Watermark } from './ports.js';
 import { emptyCounters, finishReport, type RunReport } from './run-report.js';
 import { laterOf, type WindowRunOptions } from './watermark.js';
 import { fromArray } from '../streams/from-array.js';
@@ -22,6 +22,8 @@ export interface ReverseSyncDeps {
   readonly rows: RowSink;
   readonly failures: FailureSink;
   readonly state?: StateStore;
+  /** Told of documents read, rows written (as `updated`), echoes (`unchanged`), failures' outcomes and the watermark. */
+  readonly observer?: RunObserver;
   readonly now?: () => number;
 }
 
@@ -42,16 +44,23 @@ export async function reverseSync(deps: ReverseSyncDeps, options: ReverseSyncOpt
     for await (const page of deps.feed.changes(options.from, options.to, { signal, pageSize: options.batchSize })) {
       if (signal?.aborted) break;
       counters.read += page.length;
+      deps.observer?.rowsRead(page.length);
       const writes: RowWrite[] = [];
       for (const d of page) {
         const echo = d.written?.digest !== undefined && d.written.digest === digestOfJson(JSON.stringify(d.document));
-        if (echo) echoes += 1;
+        if (echo) {
+          echoes += 1;
+          deps.observer?.outcome('unchanged', 1);
+        }
         else writes.push({ id: d.id, version: d.version, document: d.document });
       }
       await deps.rows.write(fromArray(writes), (row, outcome) => {
-        if (outcome.kind === 'written') counters.indexed += 1;
-        else {
+        if (outcome.kind === 'written') {
+          counters.indexed += 1;
+          deps.observer?.outcome('updated', 1);
+        } else {
           counters.failed += 1;
+          deps.observer?.outcome('failed', 1);
           deps.failures.record({
             id: row.id,
             pipeline,
@@ -64,11 +73,17 @@ export async function reverseSync(deps: ReverseSyncDeps, options: ReverseSyncOpt
         }
       });
       mark = laterOf(mark, { version: page[page.length - 1]!.version, id: '' });
-      if (options.saveWatermark && deps.state) await deps.state.saveWatermark(pipeline, 'to-cassandra', mark);
+      if (options.saveWatermark && deps.state) {
+        await deps.state.saveWatermark(pipeline, 'to-cassandra', mark);
+        deps.observer?.watermark('to-cassandra', mark.version);
+      }
     }
     if (!signal?.aborted) {
       mark = laterOf(mark, { version: options.to, id: '' });
-      if (options.saveWatermark && deps.state) await deps.state.saveWatermark(pipeline, 'to-cassandra', mark);
+      if (options.saveWatermark && deps.state) {
+        await deps.state.saveWatermark(pipeline, 'to-cassandra', mark);
+        deps.observer?.watermark('to-cassandra', mark.version);
+      }
     }
   } catch (e) {
     // Stopped by a signal: the report says so; the watermark stands where acknowledged work ended.

@@ -156,6 +156,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
       now,
       attempt: options.attempt,
       reread,
+      observer: deps.observer,
       onBatch: () => deps.onProgress?.(counters, input.keys.length),
       onOutcome: outcomes
         ? (op, o) => {

@@ -19,7 +19,7 @@
  *
  * An interrupted verify throws INTERRUPTED: a partial comparison never reports anything.
  */
-import type { InspectableTarget, ParsedKey, RecordSource, TargetEntry } from './ports.js';
+import type { InspectableTarget, ParsedKey, RecordSource, TargetEntry, TokenSpan, VerifySummary } from './ports.js';
 import type { SourceRecord } from './record.js';
 import { throwIfInterrupted } from './interrupt.js';
 import { digestOfRecord } from './planner.js';
@@ -39,6 +39,25 @@ export interface VerifyOptions {
   readonly now?: () => number;
 }
 
+/** What the state store keeps of a verify (ports.ts VerifySummary): no ids. */
+export function verifySummary(r: VerifyReport): VerifySummary {
+  return {
+    pipeline: r.pipeline,
+    at: new Date(Date.parse(r.startedAt) + r.durationMs).toISOString(),
+    inSync: r.inSync,
+    content: r.content,
+    ...(r.since !== undefined ? { since: r.since } : {}),
+    counts: r.counts,
+    spans: r.spans,
+    driftSpans: r.driftSpans,
+    durationMs: r.durationMs,
+  };
+}
+
+export interface DriftSpan extends TokenSpan {
+  readonly differences: number;
+}
+
 export interface VerifyReport {
   readonly pipeline: string;
   readonly index: string;
@@ -50,6 +69,8 @@ export interface VerifyReport {
   readonly ids: Record<DriftClass, string[]>;
   readonly spans: number;
   readonly spansDiffering: number;
+  /** The spans in which differences were found, with how many (documents of other writers aside). */
+  readonly driftSpans: readonly DriftSpan[];
   readonly untrackedDocuments: number;
   /** Rows read from the source (keys and write times, or whole rows with `content`). */
   readonly rowsScanned: number;
@@ -117,9 +138,12 @@ export async function verify(
   }
 
   const laterContentCheck: { id: string; digest: string | undefined }[] = [];
+  const driftSpans: DriftSpan[] = [];
+  const drifted = () => DRIFT_CLASSES.reduce((n, c) => n + ids[c].length, 0);
   for (const i of differing) {
     throwIfInterrupted(signal, 'verify');
     const span = spans[i]!;
+    const before = drifted();
     // Both sides whole within the span; with `since`, a pair counts when either side is recent.
     const rows = new Map<string, { version: number; parts?: string; rejected?: boolean; normalised?: string }>();
     if (options.content) {
@@ -155,6 +179,7 @@ export async function verify(
       }
     }
     for (const [id, row] of rows) if (since(row.version) && !untrackedIds.has(id)) ids.missing.push(id);
+    if (drifted() > before) driftSpans.push({ start: span.start, end: span.end, differences: drifted() - before });
     spansDone += 1;
     progress();
   }
@@ -181,6 +206,7 @@ export async function verify(
     ids,
     spans: spans.length,
     spansDiffering: differing.length,
+    driftSpans,
     untrackedDocuments: untracked,
     rowsScanned,
     bytesReadFromIndex: target.bytesRead(),

@@ -50,6 +50,11 @@ export interface WatchOptions {
   readonly onStep?: (step: WatchStep, report: RunReport) => void;
   /** A step failed because a store is unreachable; it runs again after `delayMs`. */
   readonly onRetry?: (step: WatchStep, error: CesyncError, retry: RetryInfo) => void;
+  /**
+   * Whether this watcher holds a pipeline's lease: true once taken, false once lost or released
+   * (at the end of the watch, however it ends, for every pipeline whose lease was asked for).
+   */
+  readonly onLease?: (pipeline: string, held: boolean) => void;
   /** A lease renewal threw (the state store did not answer); it is tried again at the next tick. */
   readonly onRenewError?: (pipeline: string, error: unknown) => void;
   /** Backoff of a failing step: `firstMs`, doubling, at most `maxMs` (default 1 s to 30 s). */
@@ -84,6 +89,7 @@ export async function watch(steps: readonly WatchStep[], state: StateStore, opti
         throw new CesyncError('LEASE_HELD', `pipeline ${p} is already watched by ${holder ?? 'another process'}; its lease expires ${Math.round(options.leaseTtlMs / 1000)} s after that watcher's last renewal`);
       }
       renewedAt.set(p, sent);
+      options.onLease?.(p, true);
     }
     const lose = (error: unknown) => {
       if (!lost.signal.aborted) lost.abort(error);
@@ -102,6 +108,7 @@ export async function watch(steps: readonly WatchStep[], state: StateStore, opti
     done.abort();
     await keeper;
     await Promise.allSettled(asked.map((p) => state.releaseLease(leaseName(p), options.owner)));
+    for (const p of asked) options.onLease?.(p, false);
   }
 }
 

@@ -3,6 +3,8 @@
  *
  *   POST /api/data/v1/index/sync   targeted sync of ids of one pipeline (Bearer key)
  *   GET  /health                   whether both stores answer (no key)
+ *   GET  /metrics                  Prometheus metrics, when `metrics` is given (no key: counts
+ *                                  by pipeline and class only, never document contents or ids)
  *
  * `buildApp` only builds the app (tests drive it with `app.inject()`); the caller listens and
  * closes it. Requests share the stores; each runs its own targeted sync.
@@ -18,6 +20,8 @@ import { secretValues, redactText } from '../config/redact.js';
 import type { Config } from '../config/schema.js';
 import { NdjsonFailureLedger } from '../engine/failure-ledger.js';
 import type { RunReport } from '../engine/run-report.js';
+import { exposition, METRICS_PATH } from '../metrics/exposition.js';
+import type { CesyncMetrics } from '../metrics/metrics.js';
 import type { Stores } from '../sync/stores.js';
 import { syncPipelineIds } from '../sync/sync-pipeline.js';
 import { ApiError, toApiError } from './api-errors.js';
@@ -35,6 +39,8 @@ export interface AppDeps {
   /** Milliseconds each store gets to answer `GET /health` (default 5000). */
   readonly healthTimeoutMs?: number;
   readonly now?: () => Date;
+  /** Metrics the syncs report to, served at GET /metrics; without them there is no such route. */
+  readonly metrics?: CesyncMetrics;
 }
 
 export const SYNC_PATH = '/api/data/v1/index/sync';
@@ -123,6 +129,14 @@ export function buildApp(deps: AppDeps): App {
     return reply.code(health.status === 'ok' ? 200 : 503).send(health);
   });
 
+  const { metrics } = deps;
+  if (metrics) {
+    app.get(METRICS_PATH, async (_request, reply) => {
+      const { contentType, body } = await exposition(metrics.registry);
+      return reply.code(200).type(contentType).send(body);
+    });
+  }
+
   app.post(SYNC_PATH, {
     // Before the body is read: an unauthorized caller gets nothing parsed and nothing synced.
     onRequest: async (request, reply) => {
@@ -142,6 +156,7 @@ export function buildApp(deps: AppDeps): App {
           failureLedgerPath: ledger,
           signal: deps.signal,
           collectOutcomes: true,
+          observer: metrics?.observer({ pipeline: pipeline.name, direction: 'to-elasticsearch' }),
           // api.maxIds bounds the request already.
           maxChanges: undefined,
         },

@@ -1,16 +1,17 @@
 /**
  * Pipeline state in a Cassandra table, by default `cesync.pipeline_state` in the cluster being
  * synced: one row per pipeline, the state as JSON text; and `cesync.watermarks`, one row per
- * pipeline and direction. The keyspace and tables are created on first use (IF NOT EXISTS), with
+ * pipeline and direction; `cesync.verifies`, the last verify of each pipeline (JSON text). The
+ * keyspace and tables are created on first use (IF NOT EXISTS), with
  * the configured replication.
  */
 import cassandra from 'cassandra-driver';
-import type { Direction, PipelineState, StateStore, Watermark } from '../engine/ports.js';
+import type { Direction, PipelineState, StateStore, VerifySummary, Watermark } from '../engine/ports.js';
 import type { CassandraClient } from '../cassandra/client.js';
 import { cassandraError } from '../cassandra/client.js';
 import { quoteIdentifier } from '../cassandra/table-schema.js';
 import { CesyncError } from '../errors.js';
-import { parseState } from './state-schema.js';
+import { parseState, parseVerify } from './state-schema.js';
 
 export interface CassandraStateOptions {
   readonly keyspace: string;
@@ -32,6 +33,7 @@ export class CassandraStateStore implements StateStore {
   private readonly table: string;
   private readonly marks: string;
   private readonly leases: string;
+  private readonly verifies: string;
   private ready: Promise<void> | undefined;
 
   constructor(client: CassandraClient, options: CassandraStateOptions) {
@@ -40,6 +42,7 @@ export class CassandraStateStore implements StateStore {
     this.table = `${quoteIdentifier(options.keyspace)}.pipeline_state`;
     this.marks = `${quoteIdentifier(options.keyspace)}.watermarks`;
     this.leases = `${quoteIdentifier(options.keyspace)}.leases`;
+    this.verifies = `${quoteIdentifier(options.keyspace)}.verifies`;
   }
 
   async load(pipeline: string): Promise<PipelineState | undefined> {
@@ -124,6 +127,17 @@ export class CassandraStateStore implements StateStore {
     }
   }
 
+  async saveVerify(summary: VerifySummary): Promise<void> {
+    await this.ensure();
+    await this.run(`INSERT INTO ${this.verifies} (pipeline, summary, at) VALUES (?, ?, ?)`, [summary.pipeline, JSON.stringify(summary), new Date(summary.at)]);
+  }
+
+  async loadVerify(pipeline: string): Promise<VerifySummary | undefined> {
+    await this.ensure();
+    const text = (await this.run(`SELECT summary FROM ${this.verifies} WHERE pipeline = ?`, [pipeline])).first()?.['summary'] as string | undefined;
+    return text ? parseVerify(text, this.verifies) : undefined;
+  }
+
   async close(): Promise<void> {}
 
   private ensure(): Promise<void> {
@@ -136,6 +150,7 @@ export class CassandraStateStore implements StateStore {
         [],
       );
       await this.run(`CREATE TABLE IF NOT EXISTS ${this.leases} (name text PRIMARY KEY, owner text)`, []);
+      await this.run(`CREATE TABLE IF NOT EXISTS ${this.verifies} (pipeline text PRIMARY KEY, summary text, at timestamp)`, []);
     })().catch((e: unknown) => {
       this.ready = undefined;
       throw e;

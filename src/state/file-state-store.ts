@@ -1,6 +1,7 @@
 /**
  * Pipeline state in a local JSON file, for simple single-host use:
- * `{ "pipelines": { "<pipeline>": state }, "watermarks": { "<pipeline>": { "<direction>": mark } }, "leases": {...} }`.
+ * `{ "pipelines": { "<pipeline>": state }, "watermarks": { "<pipeline>": { "<direction>": mark } }, "leases": {...},
+ * "verifies": { "<pipeline>": summary } }`.
  *
  * Several processes may share the file (watchers of different pipelines, a sync beside a watch,
  * two watchers starting at once). Contract:
@@ -18,14 +19,16 @@
 import { randomUUID } from 'node:crypto';
 import { link, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import type { Direction, PipelineState, StateStore, Watermark } from '../engine/ports.js';
+import type { Direction, PipelineState, StateStore, VerifySummary, Watermark } from '../engine/ports.js';
 import { CesyncError } from '../errors.js';
-import { parseState } from './state-schema.js';
+import { parseState, parseVerify } from './state-schema.js';
 
 interface FileState {
   pipelines: Record<string, PipelineState>;
   watermarks: Record<string, Partial<Record<Direction, Watermark>>>;
   leases: Record<string, { owner: string; expiresAt: number }>;
+  /** Checked when read (loadVerify): a damaged one never stands in the way of the rest. */
+  verifies: Record<string, unknown>;
 }
 
 export interface FileLockOptions {
@@ -59,6 +62,17 @@ export class FileStateStore implements StateStore {
     return this.update((all) => {
       all.pipelines[state.pipeline] = state;
     });
+  }
+
+  saveVerify(summary: VerifySummary): Promise<void> {
+    return this.update((all) => {
+      all.verifies[summary.pipeline] = summary;
+    });
+  }
+
+  async loadVerify(pipeline: string): Promise<VerifySummary | undefined> {
+    const v = (await this.readAll()).verifies[pipeline];
+    return v === undefined ? undefined : parseVerify(JSON.stringify(v), this.path);
   }
 
   async loadWatermark(pipeline: string, direction: Direction): Promise<Watermark | undefined> {
@@ -156,14 +170,15 @@ export class FileStateStore implements StateStore {
     try {
       text = await readFile(this.path, 'utf8');
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { pipelines: {}, watermarks: {}, leases: {} };
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { pipelines: {}, watermarks: {}, leases: {}, verifies: {} };
       throw e;
     }
-    const raw = JSON.parse(text) as { pipelines?: Record<string, unknown>; watermarks?: FileState['watermarks']; leases?: FileState['leases'] };
+    const raw = JSON.parse(text) as { pipelines?: Record<string, unknown>; watermarks?: FileState['watermarks']; leases?: FileState['leases']; verifies?: Record<string, unknown> };
     return {
       pipelines: Object.fromEntries(Object.entries(raw.pipelines ?? {}).map(([k, v]) => [k, parseState(JSON.stringify(v), this.path)])),
       watermarks: raw.watermarks ?? {},
       leases: raw.leases ?? {},
+      verifies: raw.verifies ?? {},
     };
   }
 }

@@ -24,7 +24,7 @@ export type ExpandedConfig = Readonly<Config> & {
 };
 
 /** The tables of the Cassandra state store (src/state/cassandra-state-store.ts): never synced. */
-const STATE_TABLES: readonly string[] = ['pipeline_state', 'watermarks', 'leases'];
+const STATE_TABLES: readonly string[] = ['pipeline_state', 'watermarks', 'leases', 'verifies'];
 
 export async function expandPipelines(config: Readonly<Config>, stores: Pick<Stores, 'cassandra' | 'cassandraWhere'>): Promise<ExpandedConfig> {
   const tableGroups = new Map<string, readonly string[]>();

@@ -16,7 +16,8 @@ import { CassandraTableWriter } from '../cassandra/table-writer.js';
 import { ElasticsearchChangeFeed } from '../elasticsearch/change-feed.js';
 import { START, type WindowRunOptions } from '../engine/watermark.js';
 import { parseKeyInputs, type KeyInput } from '../engine/key-input.js';
-import type { Direction, FailureSink, RecordSource } from '../engine/ports.js';
+import type { Direction, FailureSink, RecordSource, RunObserver } from '../engine/ports.js';
+import { observedFailures } from '../engine/observed-failures.js';
 import type { RunCounters, RunReport } from '../engine/run-report.js';
 import { targetedSync, type TargetedSyncOptions } from '../engine/targeted-sync.js';
 import type { ThrottleOptions } from '../engine/throttle.js';
@@ -37,6 +38,11 @@ export interface PipelineRunOptions {
   readonly planPath?: string;
   /** Overrides the pipeline's configured throttle. */
   readonly throttle?: ThrottleOptions;
+  /**
+   * Told what the run does (rows, outcomes, failures, retries, bulk requests, progress,
+   * watermark): one observer per run of one pipeline in one direction (src/metrics makes them).
+   */
+  readonly observer?: RunObserver;
 }
 
 export interface OpenedPipeline {
@@ -47,8 +53,11 @@ export interface OpenedPipeline {
   readonly sink: ElasticsearchIndexSink;
 }
 
-/** The source and sink of a pipeline (reads the table's schema, compiles its shaping). */
-export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPipeline> {
+/**
+ * The source and sink of a pipeline (reads the table's schema, compiles its shaping). `observer`
+ * is told of the sink's bulk requests and of whole requests sent again.
+ */
+export async function openPipeline(stores: Stores, pipeline: PipelineConfig, observer?: RunObserver): Promise<OpenedPipeline> {
   let schema;
   try {
     schema = mapFields(await loadTableSchema(stores.cassandra, pipeline.keyspace, pipeline.table), columnNames(pipeline));
@@ -76,6 +85,7 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig): Pr
     bulk: pipeline.bulk,
     bulkRetry: { retries: stores.elasticsearchRetries },
     where: stores.elasticsearchWhere,
+    observer,
   });
   // The row's own fields shaped, then rows of other tables nested, then the user's module.
   let source: RecordSource = table;
@@ -91,13 +101,13 @@ export async function syncPipeline(
   pipeline: PipelineConfig,
   options: PipelineRunOptions & { readonly restart?: boolean },
 ): Promise<RunReport> {
-  return fullSyncOpened(stores, await openPipeline(stores, pipeline), pipeline, options);
+  return fullSyncOpened(stores, await openPipeline(stores, pipeline, options.observer), pipeline, options);
 }
 
 /** The same, for a pipeline already opened. */
 function fullSyncOpened(stores: Stores, opened: OpenedPipeline, pipeline: PipelineConfig, options: PipelineRunOptions & { readonly restart?: boolean }): Promise<RunReport> {
   return fullSync(
-    { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress, state: stores.state },
+    { source: opened.source, sink: opened.sink, failures: observedFailures(options.failures, options.observer), onProgress: options.onProgress, observer: options.observer, state: stores.state },
     {
       pipeline: pipeline.name,
       index: pipeline.index,
@@ -129,13 +139,13 @@ export async function syncPipelineIncremental(
   start: IncrementalStart,
   options: PipelineRunOptions & { readonly createIndex?: boolean; readonly now?: number },
 ): Promise<IncrementalReport | RunReport> {
-  const opened = await openPipeline(stores, pipeline);
+  const opened = await openPipeline(stores, pipeline, options.observer);
   if (options.createIndex) await opened.table.createChangeIndex();
   if ('last' in start && !(await stores.state.loadWatermark(pipeline.name, 'to-elasticsearch'))) {
     return fullSyncOpened(stores, opened, pipeline, options);
   }
   return incrementalSync(
-    { source: opened.source, sink: opened.sink, failures: options.failures, onProgress: options.onProgress, state: stores.state },
+    { source: opened.source, sink: opened.sink, failures: observedFailures(options.failures, options.observer), onProgress: options.onProgress, observer: options.observer, state: stores.state },
     {
       ...(await windowOf(stores, pipeline, 'to-elasticsearch', start, options.now)),
       dryRun: options.dryRun,
@@ -179,7 +189,7 @@ export async function syncPipelineToCassandra(
   stores: Stores,
   pipeline: PipelineConfig,
   start: IncrementalStart | { readonly all: true },
-  options: Pick<PipelineRunOptions, 'failures' | 'failureLedgerPath' | 'signal'> & { readonly now?: number },
+  options: Pick<PipelineRunOptions, 'failures' | 'failureLedgerPath' | 'signal' | 'observer'> & { readonly now?: number },
 ): Promise<ReverseReport> {
   const opened = await openPipeline(stores, pipeline);
   const feed = new ElasticsearchChangeFeed(stores.elasticsearch, {
@@ -190,7 +200,7 @@ export async function syncPipelineToCassandra(
   });
   const rows = new CassandraTableWriter(stores.cassandra, opened.table.schema, { where: stores.cassandraWhere, consistency: stores.decisionConsistency });
   return reverseSync(
-    { feed, rows, failures: options.failures, state: stores.state },
+    { feed, rows, failures: observedFailures(options.failures, options.observer), observer: options.observer, state: stores.state },
     { ...(await windowOf(stores, pipeline, 'to-cassandra', start, options.now)), failureLedgerPath: options.failureLedgerPath, signal: options.signal },
   );
 }
@@ -206,7 +216,7 @@ export type IdSyncOptions = PipelineRunOptions &
 
 /** Sync of given ids (CSV fields or document ids), with the guard and missing-id handling. */
 export async function syncPipelineIds(stores: Stores, pipeline: PipelineConfig, inputs: Iterable<KeyInput>, options: IdSyncOptions): Promise<RunReport> {
-  return syncOpenedPipelineIds(await openPipeline(stores, pipeline), pipeline, inputs, options);
+  return syncOpenedPipelineIds(await openPipeline(stores, pipeline, options.observer), pipeline, inputs, options);
 }
 
 /** The same, for a pipeline already opened. */
@@ -216,9 +226,9 @@ export function syncOpenedPipelineIds(
   inputs: Iterable<KeyInput>,
   options: IdSyncOptions,
 ): Promise<RunReport> {
-  const { failures, failureLedgerPath, onProgress, throttle, ...targeted } = options;
+  const { failures, failureLedgerPath, onProgress, throttle, observer, ...targeted } = options;
   return targetedSync(
-    { source: opened.source, sink: opened.sink, failures, onProgress },
+    { source: opened.source, sink: opened.sink, failures: observedFailures(failures, observer), onProgress, observer },
     {
       ...targeted,
       pipeline: pipeline.name,

@@ -8,7 +8,7 @@ import { ElasticsearchIndexInspector } from '../elasticsearch/index-inspector.js
 import { META_FIELD } from '../elasticsearch/index-sink.js';
 import type { KeyInput } from '../engine/key-input.js';
 import type { RunReport } from '../engine/run-report.js';
-import { DRIFT_CLASSES, verify, type DriftClass, type VerifyReport } from '../engine/verify.js';
+import { DRIFT_CLASSES, verify, verifySummary, type DriftClass, type VerifyReport } from '../engine/verify.js';
 import type { Stores } from './stores.js';
 import { openPipeline, syncOpenedPipelineIds, type PipelineRunOptions } from './sync-pipeline.js';
 
@@ -19,7 +19,10 @@ export async function verifyPipeline(
 ): Promise<VerifyReport> {
   const { source } = await openPipeline(stores, pipeline);
   const target = new ElasticsearchIndexInspector(stores.elasticsearch, { index: pipeline.index, metaField: META_FIELD, where: stores.elasticsearchWhere });
-  return verify({ source, target }, { pipeline: pipeline.name, index: pipeline.index, ...options });
+  const report = await verify({ source, target }, { pipeline: pipeline.name, index: pipeline.index, ...options });
+  // Kept as the pipeline's last verify (status, the status page); a stopped verify keeps none.
+  await stores.state.saveVerify(verifySummary(report));
+  return report;
 }
 
 /** What a repair plan holds: the ids of each class (a verify report is one). */

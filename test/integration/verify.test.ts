@@ -82,6 +82,16 @@ describe('verify', () => {
 
     const content = await verifyJson('--content');
     expect(content.report.ids).toEqual({ missing: ['1', '2'], orphan: ['5', '5000', '999999', 'not-a-key'].sort(), stale: ['4'], different: ['3', '7'] });
+    // Kept as the pipeline's last verify: counts and the token ranges that differ, no ids.
+    const status = await runCli(['status', '--config', configFile, '--json']);
+    const last = (JSON.parse(status.stdout) as { pipelines: { lastVerify: { inSync: boolean; content: boolean; counts: Record<string, number>; spans: number; driftSpans: { start: string; end: string | null; differences: number }[] } }[] }).pipelines[0]!.lastVerify;
+    expect(last).toMatchObject({ inSync: false, content: true, counts: { missing: 2, orphan: 4, stale: 1, different: 2 } });
+    // Documents without cesync's token (999999, not-a-key) belong to no token range: the other 7 do.
+    expect(last.driftSpans.reduce((n, d) => n + d.differences, 0)).toBe(7);
+    expect(last.driftSpans.length).toBeGreaterThan(0);
+    expect(last.driftSpans.length).toBeLessThanOrEqual(last.spans);
+    expect(JSON.stringify(last)).not.toContain('999999');
+    expect((await runCli(['status', '--config', configFile])).stdout).toMatch(/last verify \(content\) at .*: missing 2, orphan 4, stale 1, different 2; \d+ of \d+ token ranges differ/);
 
     const guarded = await runCli(['repair', '--config', configFile, '--content', '--max-changes', '3']);
     expect(guarded.code).toBe(5);

@@ -1,5 +1,5 @@
 // In-memory fakes of the engine's ports, for unit tests of pure logic.
-import type { Direction, DocumentSink, ParsedKey, PipelineState, RecordSource, SpanProgress, StateStore, Watermark } from '../../src/engine/ports.js';
+import type { Direction, DocumentSink, ParsedKey, PipelineState, RecordSource, SpanProgress, StateStore, VerifySummary, Watermark } from '../../src/engine/ports.js';
 import { interrupted } from '../../src/engine/interrupt.js';
 import type { SourceBatch, SourceRecord, StoredVersion, WriteOp, WriteOutcome } from '../../src/engine/record.js';
 import type { Clock } from '../../src/engine/throttle.js';
@@ -134,6 +134,13 @@ export class MemoryState implements StateStore {
   }
   async leaseHolder(name: string) {
     return this.leases.get(name);
+  }
+  verifies = new Map<string, VerifySummary>();
+  async saveVerify(s: VerifySummary) {
+    this.verifies.set(s.pipeline, s);
+  }
+  async loadVerify(p: string) {
+    return this.verifies.get(p);
   }
   async close() {}
 }

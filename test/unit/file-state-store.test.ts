@@ -158,3 +158,39 @@ describe('FileStateStore lock', () => {
     expect(await store.acquireLease('watch:p', 'a', 60_000)).toBe(true);
   });
 });
+
+describe('FileStateStore last verify', () => {
+  const summary = {
+    pipeline: 'p',
+    at: '2026-12-01T00:00:00.000Z',
+    inSync: false,
+    content: false,
+    counts: { missing: 1, orphan: 0, stale: 2, different: 0 },
+    spans: 8,
+    driftSpans: [{ start: '-9223372036854775808', end: '0', differences: 3 }],
+    durationMs: 12,
+  };
+
+  it('keeps the last one per pipeline beside the other state, and replaces it', async () => {
+    const file = stateFile();
+    const store = new FileStateStore(file);
+    await store.saveWatermark('p', 'to-elasticsearch', { version: 5, id: 'a' });
+    await store.saveVerify(summary);
+    await store.saveVerify({ ...summary, pipeline: 'q', inSync: true });
+    expect(await new FileStateStore(file).loadVerify('p')).toEqual(summary);
+    await store.saveVerify({ ...summary, inSync: true, counts: { missing: 0, orphan: 0, stale: 0, different: 0 }, driftSpans: [] });
+    expect((await store.loadVerify('p'))?.inSync).toBe(true);
+    expect(await store.loadWatermark('p', 'to-elasticsearch')).toEqual({ version: 5, id: 'a' });
+    expect(await store.loadVerify('none')).toBeUndefined();
+  });
+
+  it('says so when the saved verify is damaged, naming the file', async () => {
+    const file = stateFile();
+    writeFileSync(file, JSON.stringify({ pipelines: {}, watermarks: {}, leases: {}, verifies: { p: { ...summary, counts: 'lots' } } }));
+    const store = new FileStateStore(file);
+    await expect(store.loadVerify('p')).rejects.toThrow(/the saved verify in .*state\.json is damaged/);
+    // The rest of the state is not held up by it.
+    await store.saveWatermark('p', 'to-elasticsearch', { version: 1, id: '' });
+    expect(await store.loadWatermark('p', 'to-elasticsearch')).toEqual({ version: 1, id: '' });
+  });
+});

@@ -7,6 +7,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { CesyncError } from '../../errors.js';
 import { buildApp, SYNC_PATH } from '../../http/app.js';
 import { requireApiKey } from '../../http/bearer-auth.js';
+import { METRICS_PATH } from '../../metrics/exposition.js';
+import { CesyncMetrics } from '../../metrics/metrics.js';
 import { connectStores } from '../../sync/stores.js';
 import { expandPipelines } from '../../sync/expand-pipelines.js';
 import type { CliContext } from '../context.js';
@@ -36,6 +38,8 @@ export function serveCommand(ctx: CliContext): Command {
         'when the server starts), and answers with what happened to each id. It needs the header ' +
         'Authorization: Bearer <key>, the key being api.key of the configuration or CESYNC_API_KEY; without a key the ' +
         'server does not start. GET /health answers 200 when Cassandra and Elasticsearch both answer, 503 otherwise. ' +
+        'GET /metrics serves Prometheus metrics (rows, documents by outcome, failures, retries, bulk latency: ' +
+        'docs/metrics.md) without a key, as Prometheus scrapes; they hold counts only, never document contents or ids. ' +
         'Failed documents go to the failure ledger of the configuration. Stops cleanly on SIGINT/SIGTERM.',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -48,7 +52,8 @@ export function serveCommand(ctx: CliContext): Command {
         `  curl -X POST http://127.0.0.1:9000${SYNC_PATH} \\\n` +
         '    -H "Authorization: Bearer $CESYNC_API_KEY" -H \'Content-Type: application/json\' \\\n' +
         '    -d \'{"request":{"objectType":"user","objectIds":["3150aa06-333e-4d6d-8d81-3d8e14e7b245"]}}\'\n' +
-        '  curl http://127.0.0.1:9000/health\n\n' +
+        '  curl http://127.0.0.1:9000/health\n' +
+        `  curl http://127.0.0.1:9000${METRICS_PATH}\n\n` +
         'See docs/http-api.md for the responses and error codes.',
     );
   addConfigOption(cmd);
@@ -62,7 +67,12 @@ export function serveCommand(ctx: CliContext): Command {
     try {
       // objectType names a pipeline as expanded: a `tables` pipeline's tables are NAME.TABLE.
       const expanded = await expandPipelines(config, stores);
-      const app = buildApp({ config: expanded, stores, logger: log, signal: ctx.signal });
+      const metrics = new CesyncMetrics();
+      metrics.followVerifies(
+        expanded.pipelines.map((p) => p.name),
+        (p) => stores.state.loadVerify(p),
+      );
+      const app = buildApp({ config: expanded, stores, logger: log, signal: ctx.signal, metrics });
       let address: string;
       try {
         address = await app.listen({ host: flags.host, port: flags.port });
@@ -71,7 +81,7 @@ export function serveCommand(ctx: CliContext): Command {
         throw new CesyncError('USAGE', `cannot listen on ${flags.host}:${flags.port}: ${(cause as Error).message}`, { cause });
       }
       log.info({ address, pipelines: expanded.pipelines.map((p) => p.name) }, 'listening');
-      ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health)\n`);
+      ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health, GET ${address}${METRICS_PATH})\n`);
       await aborted(ctx.signal);
       log.info('stopping: finishing the requests in flight');
       await app.close();

@@ -23,6 +23,7 @@ import type { CliContext } from '../context.js';
 import { idsFromCsv, idsFromFlag } from '../key-inputs.js';
 import { createLogger } from '../logger.js';
 import { createProgress } from '../progress.js';
+import { addMetricsOptions, startMetrics, type MetricsFlags } from '../metrics-options.js';
 import {
   addConfigOption,
   exitCodeOfReports,
@@ -36,7 +37,7 @@ import {
   writeReports,
 } from '../shared-options.js';
 
-interface SyncFlags {
+interface SyncFlags extends MetricsFlags {
   config?: string;
   pipeline?: string[];
   ids?: string;
@@ -101,7 +102,8 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     .option('--block-size <n>', 'throttle: pause after every n documents (with --sleep)', positiveInt)
     .option('--sleep <ms>', 'throttle: pause this many milliseconds after each block', nonNegativeInt)
     .option('--rate <docs>', 'throttle: at most this many documents per second', positiveInt)
-    .addOption(logLevelOption())
+    .addOption(logLevelOption());
+  addMetricsOptions(cmd)
     .addHelpText(
       'after',
       '\nExit codes: 0 all documents synced or unchanged; 1 some documents failed or ids were missing (see the ledger);\n' +
@@ -110,7 +112,8 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
         '  cesync sync --config cesync.yaml --pipeline user --report report.json\n' +
         '  cesync sync --pipeline user --ids-file user-ids.csv --dry-run\n' +
         '  cesync sync --pipeline user --since last\n' +
-        '  cat ids.csv | cesync sync --pipeline user --ids-file - --delete-missing --yes',
+        '  cat ids.csv | cesync sync --pipeline user --ids-file - --delete-missing --yes\n' +
+        '  cesync sync --pipeline user --metrics-port 9464   (a long full sync: progress, ETA, rates at /metrics; docs/metrics.md)',
     );
   addConfigOption(cmd);
 
@@ -152,7 +155,10 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     const ledgerPath = flags.failureLedger ?? config.failureLedger;
     const stores = await connectStores(config);
     const reports: RunReport[] = [];
+    let served: Awaited<ReturnType<typeof startMetrics>> | undefined;
     try {
+      served = await startMetrics(flags, log);
+      const metrics = served.metrics;
       // The tables of `tables` pipelines are known only from Cassandra.
       const pipelines = selectPipelines(await expandPipelines(config, stores), flags.pipeline);
       if (targeted && pipelines.length !== 1) {
@@ -172,6 +178,7 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
             dryRun: flags.dryRun,
             planPath: flags.dryRun ? (flags.plan ?? `cesync-plan-${pipeline.name}.ndjson`) : undefined,
             throttle,
+            observer: metrics?.observer({ pipeline: pipeline.name, direction }),
           };
           plog.info({ mode: inputs ? 'ids' : start ? 'incremental' : 'full', dryRun: Boolean(flags.dryRun) }, 'sync started');
           let report: RunReport;
@@ -201,6 +208,7 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
         }
       }
     } finally {
+      await served?.close();
       await stores.close();
     }
     await writeReports(ctx, reports, flags, summarise);

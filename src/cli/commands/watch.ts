@@ -15,8 +15,9 @@ import { redactText } from '../../config/redact.js';
 import type { CliContext } from '../context.js';
 import { createLogger } from '../logger.js';
 import { addConfigOption, loadCliConfig, logLevelOption, positiveInt } from '../shared-options.js';
+import { addMetricsOptions, startMetrics, type MetricsFlags } from '../metrics-options.js';
 
-interface WatchFlags {
+interface WatchFlags extends MetricsFlags {
   config?: string;
   pipeline?: string[];
   interval?: number;
@@ -38,12 +39,14 @@ export function watchCommand(ctx: CliContext): Command {
     .option('-p, --pipeline <name...>', 'pipelines to watch (default: all); a tables pipeline by its name (all its tables, as they are when the watch starts) or NAME.TABLE (one)')
     .option('--interval <ms>', 'pause between rounds when nothing was pending (default: watch.intervalMs, 1000)', positiveInt)
     .option('--lease-ttl <ms>', 'lease time to live (default: watch.leaseTtlMs, 30000)', positiveInt)
-    .addOption(logLevelOption())
+    .addOption(logLevelOption());
+  addMetricsOptions(cmd)
     .addHelpText(
       'after',
       '\nExit codes: 0 stopped by a signal; 2 bad usage, or a pipeline that does not fit its table or index; 3 a store is ' +
         'unreachable when the watch starts, or refused the credentials or a request; 6 another watcher holds a pipeline, ' +
-        'or this watcher lost its lease (taken over, or not renewable for a whole TTL); 70 an internal error.',
+        'or this watcher lost its lease (taken over, or not renewable for a whole TTL); 70 an internal error.\n\n' +
+        'Example: cesync watch --config cesync.yaml --metrics-port 9464   (then: curl http://127.0.0.1:9464/metrics; see docs/metrics.md)',
     );
   addConfigOption(cmd);
   cmd.action(async (flags: WatchFlags) => {
@@ -58,18 +61,37 @@ export function watchCommand(ctx: CliContext): Command {
       await stores.close();
       throw e;
     }
+    let served;
+    try {
+      served = await startMetrics(flags, log);
+    } catch (e) {
+      await stores.close();
+      throw e;
+    }
+    const { metrics } = served;
+    metrics?.followVerifies(
+      pipelines.map((p) => p.name),
+      (p) => stores.state.loadVerify(p),
+    );
     const owner = `${hostname()}:${process.pid}`;
-    const runOptions = (signal: AbortSignal) => ({ failures: new NdjsonFailureLedger(config.failureLedger), failureLedgerPath: config.failureLedger, signal });
     const steps: WatchStep[] = pipelines.flatMap((p) =>
-      directionsOf(p).map((direction) => ({
-        pipeline: p.name,
-        direction,
-        batchSize: p.incremental.batchSize,
-        run: (signal: AbortSignal) =>
-          direction === 'to-cassandra'
-            ? syncPipelineToCassandra(stores, p, { last: true }, runOptions(signal))
-            : syncPipelineIncremental(stores, p, { last: true }, runOptions(signal)),
-      })),
+      directionsOf(p).map((direction) => {
+        const runOptions = (signal: AbortSignal) => ({
+          failures: new NdjsonFailureLedger(config.failureLedger),
+          failureLedgerPath: config.failureLedger,
+          signal,
+          observer: metrics?.observer({ pipeline: p.name, direction }),
+        });
+        return {
+          pipeline: p.name,
+          direction,
+          batchSize: p.incremental.batchSize,
+          run: (signal: AbortSignal) =>
+            direction === 'to-cassandra'
+              ? syncPipelineToCassandra(stores, p, { last: true }, runOptions(signal))
+              : syncPipelineIncremental(stores, p, { last: true }, runOptions(signal)),
+        };
+      }),
     );
     const reason = (e: unknown) => redactText(e instanceof Error ? e.message : String(e), ctx.secrets);
     try {
@@ -79,6 +101,7 @@ export function watchCommand(ctx: CliContext): Command {
         intervalMs: flags.interval ?? config.watch.intervalMs,
         leaseTtlMs: flags.leaseTtl ?? config.watch.leaseTtlMs,
         signal: ctx.signal,
+        onLease: (pipeline, held) => metrics?.leaseHeld(pipeline, held),
         onStep: (step, r) => {
           if (r.read > 0 || r.failed > 0) {
             log.info({ pipeline: step.pipeline, direction: step.direction, read: r.read, indexed: r.indexed, unchanged: r.unchanged, failed: r.failed, watermark: r.watermark }, 'changes applied');
@@ -93,6 +116,7 @@ export function watchCommand(ctx: CliContext): Command {
       });
       log.info({ rounds }, 'watch stopped');
     } finally {
+      await served.close();
       await stores.close();
     }
   });
