@@ -2,7 +2,8 @@
  * The HTTP API of `cesync serve`, compatible with Sunbird's Data Sync API:
  *
  *   POST /api/data/v1/index/sync   targeted sync of ids of one pipeline (Bearer key)
- *   GET  /health                   whether both stores answer (no key)
+ *   GET  /health                   liveness: the process answers (no key)
+ *   GET  /ready                    readiness: whether both stores answer (no key)
  *   GET  /metrics                  Prometheus metrics, when `metrics` is given (no key: counts
  *                                  by pipeline and class only, never document contents or ids)
  *
@@ -36,7 +37,7 @@ export interface AppDeps {
   readonly logger: Logger;
   /** Aborted when the server stops: syncs in flight finish their current batch and stop. */
   readonly signal?: AbortSignal;
-  /** Milliseconds each store gets to answer `GET /health` (default 5000). */
+  /** Milliseconds each store gets to answer `GET /ready` (default 5000). */
   readonly healthTimeoutMs?: number;
   readonly now?: () => Date;
   /** Metrics the syncs report to, served at GET /metrics; without them there is no such route. */
@@ -121,7 +122,12 @@ export function buildApp(deps: AppDeps): App {
 
   app.setNotFoundHandler(async (request, reply) => sendError(request, reply, new ApiError('NOT_FOUND')));
 
-  app.get('/health', async (request, reply) => {
+  // Liveness: the process serves requests. It never depends on the stores, so an orchestrator
+  // does not restart cesync while Cassandra or Elasticsearch is away (that is what /ready says).
+  app.get('/health', async (_request, reply) => reply.code(200).send({ status: 'alive' }));
+
+  // Readiness: both stores answer, each within healthTimeoutMs.
+  app.get('/ready', async (request, reply) => {
     const health = await probeStores(stores, {
       timeoutMs: deps.healthTimeoutMs ?? 5000,
       onDown: (store, cause) => request.log.warn({ store, reason: redactText((cause as Error)?.message ?? String(cause), secrets) }, 'store down'),

@@ -226,24 +226,27 @@ describe('POST /api/data/v1/index/sync', () => {
   });
 });
 
-describe('GET /health', () => {
-  it('is 200 when both stores answer, without a key', async () => {
-    const res = await app.inject({ method: 'GET', url: '/health' });
+describe('GET /ready and GET /health', () => {
+  it('/ready is 200 when both stores answer, without a key', async () => {
+    const res = await app.inject({ method: 'GET', url: '/ready' });
     expect(res.statusCode).toBe(200);
     expect(res.json()).toEqual({ status: 'ok', cassandra: 'up', elasticsearch: 'up' });
   });
 
-  it('is 503 and names the store that is down', async () => {
+  it('/ready is 503 and names the store that is down; /health stays 200 (the process is alive)', async () => {
     const deadCassandra = createCassandraClient({ ...cfg.cassandra, contactPoints: ['127.0.0.1:1'] });
     const deadEs = createElasticsearchClient({ ...cfg.elasticsearch, node: 'http://127.0.0.1:1', maxRetries: 0 });
     const logger = pino({ level: 'silent' });
     const noCassandra = buildApp({ config: cfg, stores: { ...stores, cassandra: deadCassandra }, logger, healthTimeoutMs: 3000 });
     const noEs = buildApp({ config: cfg, stores: { ...stores, elasticsearch: deadEs }, logger, healthTimeoutMs: 3000 });
     try {
-      const a = await noCassandra.inject({ method: 'GET', url: '/health' });
+      const a = await noCassandra.inject({ method: 'GET', url: '/ready' });
       expect(a.statusCode).toBe(503);
       expect(a.json()).toEqual({ status: 'unavailable', cassandra: 'down', elasticsearch: 'up' });
-      const b = await noEs.inject({ method: 'GET', url: '/health' });
+      const alive = await noCassandra.inject({ method: 'GET', url: '/health' });
+      expect(alive.statusCode).toBe(200);
+      expect(alive.json()).toEqual({ status: 'alive' });
+      const b = await noEs.inject({ method: 'GET', url: '/ready' });
       expect(b.statusCode).toBe(503);
       expect(b.json()).toEqual({ status: 'unavailable', cassandra: 'up', elasticsearch: 'down' });
     } finally {
@@ -266,7 +269,7 @@ describe('errors of the stores and of the setup', () => {
           responseCode: 'SERVICE_UNAVAILABLE',
         });
       }
-      expect((await down.inject({ method: 'GET', url: '/health' })).statusCode).toBe(503);
+      expect((await down.inject({ method: 'GET', url: '/ready' })).statusCode).toBe(503);
     } finally {
       await down.close();
       await deadEs.close();

@@ -37,7 +37,7 @@ export function serveCommand(ctx: CliContext): Command {
         '<pipeline> --ids ...` does (the pipeline of one table of a tables pipeline is NAME.TABLE, its tables as they are ' +
         'when the server starts), and answers with what happened to each id. It needs the header ' +
         'Authorization: Bearer <key>, the key being api.key of the configuration or CESYNC_API_KEY; without a key the ' +
-        'server does not start. GET /health answers 200 when Cassandra and Elasticsearch both answer, 503 otherwise. ' +
+        'server does not start. GET /health answers 200 while the process is alive (liveness); GET /ready answers 200 when Cassandra and Elasticsearch both answer, 503 otherwise (readiness). ' +
         'GET /metrics serves Prometheus metrics (rows, documents by outcome, failures, retries, bulk latency: ' +
         'docs/metrics.md) without a key, as Prometheus scrapes; they hold counts only, never document contents or ids. ' +
         'Failed documents go to the failure ledger of the configuration. Stops cleanly on SIGINT/SIGTERM.',
@@ -52,7 +52,7 @@ export function serveCommand(ctx: CliContext): Command {
         `  curl -X POST http://127.0.0.1:9000${SYNC_PATH} \\\n` +
         '    -H "Authorization: Bearer $CESYNC_API_KEY" -H \'Content-Type: application/json\' \\\n' +
         '    -d \'{"request":{"objectType":"user","objectIds":["3150aa06-333e-4d6d-8d81-3d8e14e7b245"]}}\'\n' +
-        '  curl http://127.0.0.1:9000/health\n' +
+        '  curl http://127.0.0.1:9000/ready\n' +
         `  curl http://127.0.0.1:9000${METRICS_PATH}\n\n` +
         'See docs/http-api.md for the responses and error codes.',
     );
@@ -81,7 +81,7 @@ export function serveCommand(ctx: CliContext): Command {
         throw new CesyncError('USAGE', `cannot listen on ${flags.host}:${flags.port}: ${(cause as Error).message}`, { cause });
       }
       log.info({ address, pipelines: expanded.pipelines.map((p) => p.name) }, 'listening');
-      ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health, GET ${address}${METRICS_PATH})\n`);
+      ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health, GET ${address}/ready, GET ${address}${METRICS_PATH})\n`);
       await aborted(ctx.signal);
       log.info('stopping: finishing the requests in flight');
       await app.close();
