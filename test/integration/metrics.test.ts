@@ -341,3 +341,40 @@ describe('cesync watch --metrics-port', () => {
     expect(await watch.exited).toBe(0);
   });
 });
+
+describe('cesync sync --metrics-port', () => {
+  it('serves the progress of a long full sync while it runs, then stops serving', async () => {
+    await cql.execute(`CREATE TABLE IF NOT EXISTS ${KS}.many (id int PRIMARY KEY, name text)`);
+    const rows = 3000;
+    for (let i = 0; i < rows; i += 300) {
+      await Promise.all(Array.from({ length: 300 }, (_, j) => cql.execute(`INSERT INTO ${KS}.many (id, name) VALUES (?, ?)`, [i + j, `row ${i + j}`], { prepare: true })));
+    }
+    await deleteIndex(es, 'metrics_many');
+    const file = writeConfig(
+      dir,
+      rawConfig([{ name: 'many', keyspace: KS, table: 'many', index: 'metrics_many', splits: 16, pageSize: 200 }], {
+        failureLedger: join(dir, 'many-failures.ndjson'),
+        state: { store: 'file', path: join(dir, 'many-state.json') },
+      }),
+    );
+    // Slowed to about 6 s, so that scrapes land in the middle of it.
+    const sync = startCli(['sync', '--config', file, '--rate', '500', '--metrics-port', '0', '--quiet'], {}, (_out, err) => /"metrics":"(http:\/\/127\.0\.0\.1:\d+\/metrics)"/.exec(err)?.[1]);
+    let url = '';
+    try {
+      url = await sync.found;
+      const mid = await until('progress between 0 and 1', async () => {
+        const s = await scrape(url);
+        const f = val(s, 'cesync_full_sync_progress_ratio', { pipeline: 'many' });
+        return f > 0 && f < 1 && has(s, 'cesync_full_sync_eta_seconds', { pipeline: 'many' }) ? s : undefined;
+      });
+      expect(val(mid, 'cesync_full_sync_eta_seconds', { pipeline: 'many' })).toBeGreaterThan(0);
+      expect(val(mid, 'cesync_rows_read_total', { pipeline: 'many', direction: 'to-elasticsearch' })).toBeGreaterThan(0);
+      expect(val(mid, 'cesync_rows_read_total', { pipeline: 'many', direction: 'to-elasticsearch' })).toBeLessThan(rows);
+    } finally {
+      expect(await sync.exited).toBe(0);
+    }
+    // The command is done: nothing listens any more.
+    await expect(fetch(url)).rejects.toThrow();
+    expect((await es.count({ index: 'metrics_many' })).count).toBe(rows);
+  });
+});
