@@ -6,6 +6,8 @@
  *   GET  /ready                    readiness: whether both stores answer (no key)
  *   GET  /metrics                  Prometheus metrics, when `metrics` is given (no key: counts
  *                                  by pipeline and class only, never document contents or ids)
+ *   GET  /status                   the status page (HTML, no data; it asks for the key)
+ *   GET  /api/status               the data it shows (Bearer key): status-data.ts
  *
  * `buildApp` only builds the app (tests drive it with `app.inject()`); the caller listens and
  * closes it. Requests share the stores; each runs its own targeted sync.
@@ -28,6 +30,9 @@ import { syncPipelineIds } from '../sync/sync-pipeline.js';
 import { ApiError, toApiError } from './api-errors.js';
 import { bearerKeyCheck, requireApiKey } from './bearer-auth.js';
 import { errorEnvelope, msgidOf, successEnvelope, type EnvelopeContext } from './envelope.js';
+import type { LagSampler } from './lag-sampler.js';
+import { buildStatus } from './status-data.js';
+import { STATUS_API_PATH, STATUS_CSP, STATUS_HTML, STATUS_PAGE_PATH, STATUS_SCRIPT, STATUS_SCRIPT_PATH, STATUS_STYLE, STATUS_STYLE_PATH } from './status-page.js';
 import { probeStores } from './store-health.js';
 import { parseSyncRequest } from './sync-request.js';
 
@@ -42,6 +47,8 @@ export interface AppDeps {
   readonly now?: () => Date;
   /** Metrics the syncs report to, served at GET /metrics; without them there is no such route. */
   readonly metrics?: CesyncMetrics;
+  /** Watermark lag samples shown by the status page's charts (serve starts one); none without. */
+  readonly lagSampler?: LagSampler;
 }
 
 export const SYNC_PATH = '/api/data/v1/index/sync';
@@ -142,6 +149,20 @@ export function buildApp(deps: AppDeps): App {
       return reply.code(200).type(contentType).send(body);
     });
   }
+
+  // The status page: static text without data; its data needs the key.
+  const page = (type: string, body: string) => async (_request: FastifyRequest, reply: FastifyReply) =>
+    reply.code(200).type(type).header('content-security-policy', STATUS_CSP).header('x-content-type-options', 'nosniff').header('cache-control', 'no-cache').send(body);
+  app.get(STATUS_PAGE_PATH, page('text/html; charset=utf-8', STATUS_HTML));
+  app.get(STATUS_SCRIPT_PATH, page('text/javascript; charset=utf-8', STATUS_SCRIPT));
+  app.get(STATUS_STYLE_PATH, page('text/css; charset=utf-8', STATUS_STYLE));
+  app.get(STATUS_API_PATH, {
+    onRequest: async (request, reply) => {
+      if (!isAuthorized(request.headers.authorization)) return sendError(request, reply, new ApiError('UNAUTHORIZED'));
+    },
+    handler: async (_request, reply) =>
+      reply.code(200).header('cache-control', 'no-store').send(await buildStatus({ config, state: stores.state, lag: deps.lagSampler, now })),
+  });
 
   app.post(SYNC_PATH, {
     // Before the body is read: an unauthorized caller gets nothing parsed and nothing synced.

@@ -7,6 +7,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { CesyncError } from '../../errors.js';
 import { buildApp, SYNC_PATH } from '../../http/app.js';
 import { requireApiKey } from '../../http/bearer-auth.js';
+import { directionsOf, LagSampler } from '../../http/lag-sampler.js';
+import { STATUS_PAGE_PATH } from '../../http/status-page.js';
 import { METRICS_PATH } from '../../metrics/exposition.js';
 import { CesyncMetrics } from '../../metrics/metrics.js';
 import { connectStores } from '../../sync/stores.js';
@@ -40,6 +42,9 @@ export function serveCommand(ctx: CliContext): Command {
         'server does not start. GET /health answers 200 while the process is alive (liveness); GET /ready answers 200 when Cassandra and Elasticsearch both answer, 503 otherwise (readiness). ' +
         'GET /metrics serves Prometheus metrics (rows, documents by outcome, failures, retries, bulk latency: ' +
         'docs/metrics.md) without a key, as Prometheus scrapes; they hold counts only, never document contents or ids. ' +
+        'GET /status is a status page for a browser: it asks for the API key, then shows each pipeline\'s last full sync, ' +
+        'progress, watermarks and their lag over the last hour (sampled by the server every 30 s, kept in memory), lease ' +
+        'holder, failure ledger and last verify, refreshed every 5 s from GET /api/status (JSON, the same Bearer key). ' +
         'Failed documents go to the failure ledger of the configuration. Stops cleanly on SIGINT/SIGTERM.',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -53,7 +58,8 @@ export function serveCommand(ctx: CliContext): Command {
         '    -H "Authorization: Bearer $CESYNC_API_KEY" -H \'Content-Type: application/json\' \\\n' +
         '    -d \'{"request":{"objectType":"user","objectIds":["3150aa06-333e-4d6d-8d81-3d8e14e7b245"]}}\'\n' +
         '  curl http://127.0.0.1:9000/ready\n' +
-        `  curl http://127.0.0.1:9000${METRICS_PATH}\n\n` +
+        `  curl http://127.0.0.1:9000${METRICS_PATH}\n` +
+        `  open http://127.0.0.1:9000${STATUS_PAGE_PATH} in a browser (it asks for the key)\n\n` +
         'See docs/http-api.md for the responses and error codes.',
     );
   addConfigOption(cmd);
@@ -72,7 +78,12 @@ export function serveCommand(ctx: CliContext): Command {
         expanded.pipelines.map((p) => p.name),
         (p) => stores.state.loadVerify(p),
       );
-      const app = buildApp({ config: expanded, stores, logger: log, signal: ctx.signal, metrics });
+      const lagSampler = new LagSampler({
+        pipelines: expanded.pipelines.map((p) => ({ name: p.name, directions: directionsOf(p.direction) })),
+        loadWatermark: (p, d) => stores.state.loadWatermark(p, d),
+        onError: (pipeline, direction, cause) => log.warn({ pipeline, direction, reason: (cause as Error)?.message ?? String(cause) }, 'lag sample failed'),
+      });
+      const app = buildApp({ config: expanded, stores, logger: log, signal: ctx.signal, metrics, lagSampler });
       let address: string;
       try {
         address = await app.listen({ host: flags.host, port: flags.port });
@@ -80,10 +91,12 @@ export function serveCommand(ctx: CliContext): Command {
         await app.close();
         throw new CesyncError('USAGE', `cannot listen on ${flags.host}:${flags.port}: ${(cause as Error).message}`, { cause });
       }
+      lagSampler.start();
       log.info({ address, pipelines: expanded.pipelines.map((p) => p.name) }, 'listening');
-      ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health, GET ${address}/ready, GET ${address}${METRICS_PATH})\n`);
+      ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health, GET ${address}/ready, GET ${address}${METRICS_PATH}, GET ${address}${STATUS_PAGE_PATH})\n`);
       await aborted(ctx.signal);
       log.info('stopping: finishing the requests in flight');
+      await lagSampler.stop();
       await app.close();
     } finally {
       await stores.close();
