@@ -3,26 +3,21 @@
  * command runs, GET http://HOST:N/metrics serves its Prometheus metrics (docs/metrics.md). Without
  * `--metrics-port`, no metrics are kept and nothing listens.
  */
-import { type Command, InvalidArgumentError } from 'commander';
+import type { Command } from 'commander';
 import type { Logger } from 'pino';
 import { CesyncError } from '../errors.js';
 import { METRICS_PATH, serveMetrics, type MetricsServer } from '../metrics/exposition.js';
 import { CesyncMetrics } from '../metrics/metrics.js';
+import { portNumber } from './shared-options.js';
 
 export interface MetricsFlags {
   metricsPort?: number;
   metricsHost: string;
 }
 
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number, 0 to 65535 (0: any free port)');
-  return n;
-}
-
 export function addMetricsOptions(cmd: Command): Command {
   return cmd
-    .option('--metrics-port <n>', `serve Prometheus metrics on GET http://<metrics-host>:<n>${METRICS_PATH} while running (0: any free port, logged); no key, no document contents or ids`, port)
+    .option('--metrics-port <n>', `serve Prometheus metrics on GET http://<metrics-host>:<n>${METRICS_PATH} while running (0: any free port, logged); no key, no document contents or ids`, portNumber)
     .option('--metrics-host <host>', 'address for --metrics-port', '127.0.0.1');
 }
 

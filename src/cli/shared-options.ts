@@ -25,6 +25,13 @@ export function nonNegativeInt(value: string): number {
   return n;
 }
 
+/** A TCP port to listen on: 0 to 65535, 0 for any free port. */
+export function portNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number, 0 to 65535 (0: any free port)');
+  return n;
+}
+
 /** Throttle flags, or undefined to use the pipeline's configured throttle. */
 export function throttleOptions(f: { blockSize?: number; sleep?: number; rate?: number }): ThrottleOptions | undefined {
   if (f.blockSize === undefined && f.sleep === undefined && f.rate === undefined) return undefined;

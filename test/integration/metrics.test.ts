@@ -7,6 +7,7 @@
 // `cesync verify` run beside `serve` moves it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
+import { buffer } from 'node:stream/consumers';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -102,14 +103,8 @@ interface Proxy {
   close(): Promise<void>;
 }
 
-function readAll(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
+/** The whole body of a request or response. */
+const readAll = (stream: IncomingMessage): Promise<Buffer> => buffer(stream);
 
 async function startProxy(target: URL): Promise<Proxy> {
   const proxy: Proxy = { url: '', whole429: 0, item429: 0, close: async () => undefined };

@@ -15,6 +15,7 @@ import {
   type ServerResponse,
 } from 'node:http';
 import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
@@ -100,14 +101,8 @@ function decode(body: Buffer, encoding: string | undefined): Buffer {
   }
 }
 
-function readAll(stream: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    stream.on('data', (c: Buffer) => chunks.push(c));
-    stream.on('end', () => resolve(Buffer.concat(chunks)));
-    stream.on('error', reject);
-  });
-}
+/** The whole body of a request or response. */
+const readAll = (stream: IncomingMessage): Promise<Buffer> => buffer(stream);
 
 /** An HTTP proxy in front of Elasticsearch with bad weather for `_bulk` requests. */
 function stormProxy(target: URL, seed: number): Promise<StormProxy> {

@@ -3,7 +3,7 @@
  * check). Thin: loads the configuration, connects the stores, builds the app, listens until
  * SIGINT/SIGTERM, then closes the server (requests in flight finish) and the stores.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { CesyncError } from '../../errors.js';
 import { buildApp, SYNC_PATH } from '../../http/app.js';
 import { requireApiKey } from '../../http/bearer-auth.js';
@@ -15,19 +15,13 @@ import { connectStores } from '../../sync/stores.js';
 import { expandPipelines } from '../../sync/expand-pipelines.js';
 import type { CliContext } from '../context.js';
 import { createLogger } from '../logger.js';
-import { addConfigOption, loadCliConfig, logLevelOption } from '../shared-options.js';
+import { addConfigOption, loadCliConfig, logLevelOption, portNumber } from '../shared-options.js';
 
 interface ServeFlags {
   config?: string;
   host: string;
   port: number;
   logLevel: string;
-}
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('expected a port number, 0 to 65535 (0: any free port)');
-  return n;
 }
 
 export function serveCommand(ctx: CliContext): Command {
@@ -48,7 +42,7 @@ export function serveCommand(ctx: CliContext): Command {
         'Failed documents go to the failure ledger of the configuration. Stops cleanly on SIGINT/SIGTERM.',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
-    .option('--port <n>', 'port to listen on (0: any free port)', port, 9000)
+    .option('--port <n>', 'port to listen on (0: any free port)', portNumber, 9000)
     .addOption(logLevelOption())
     .addHelpText(
       'after',
