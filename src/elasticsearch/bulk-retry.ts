@@ -44,22 +44,30 @@ export function withBulkRetry(client: ElasticsearchClient, options: BulkRetryOpt
   const { retries = 5, backoffMs = 1000, maxBackoffMs = 30_000 } = options;
   const child = client.child({});
   const bulk = child.bulk.bind(child) as (...args: unknown[]) => Promise<unknown>;
-  const timed = (start: number, bytes: number) => options.onRequest?.((performance.now() - start) / 1000, bytes);
+  const timed = (start: number, bytes: number) => {
+    try {
+      options.onRequest?.((performance.now() - start) / 1000, bytes);
+    } catch {
+      // Monitoring never fails a request.
+    }
+  };
   const retrying = async (...args: unknown[]): Promise<unknown> => {
     const bytes = options.onRequest ? bodyBytes(args[0]) : 0;
     for (let attempt = 1; ; attempt++) {
       const start = performance.now();
+      let answer: unknown;
       try {
-        const answer = await bulk(...args);
-        timed(start, bytes);
-        return answer;
+        answer = await bulk(...args);
       } catch (error) {
         timed(start, bytes);
         if (attempt > retries || !isRetryable(error) || options.stopping?.()) throw error;
         const wait = Math.round(Math.min(maxBackoffMs, backoffMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
         options.onRetry?.(attempt, wait, error);
         await sleepUnlessStopping(wait, options.stopping);
+        continue;
       }
+      timed(start, bytes); // outside the try: counted once, whatever the observer does
+      return answer;
     }
   };
   Object.defineProperty(child, 'bulk', { value: retrying, configurable: true, writable: true });

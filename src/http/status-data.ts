@@ -39,6 +39,8 @@ export interface PipelineStatus {
   readonly counters: Readonly<Record<string, number>> | null;
   readonly error: string | null;
   readonly lastVerify: VerifySummary | null;
+  /** Why the saved last verify could not be read (damaged), when it could not. */
+  readonly lastVerifyError?: string;
   // Only here:
   /** A running full sync: token ranges done and an ETA from the rate since it started. */
   readonly progress: { readonly spansDone: number; readonly spansTotal: number; readonly fraction: number; readonly etaSeconds: number | null } | null;
@@ -76,7 +78,8 @@ export async function buildStatus(deps: StatusDeps): Promise<StatusData> {
       state.loadWatermark(p.name, 'to-elasticsearch'),
       state.loadWatermark(p.name, 'to-cassandra'),
       state.leaseHolder(leaseName(p.name)),
-      state.loadVerify(p.name),
+      // A damaged saved verify is shown as such; it never hides the other figures.
+      state.loadVerify(p.name).catch((e: unknown) => ({ damaged: (e as Error)?.message ?? String(e) }) as const),
     ]);
     const mine = ledger.entries.filter((e) => e.pipeline === p.name);
     const counts = Object.fromEntries(CLASSES.map((c) => [c, 0])) as Record<FailureClass, number>;
@@ -98,7 +101,8 @@ export async function buildStatus(deps: StatusDeps): Promise<StatusData> {
       spansTotal: s ? s.spans.length : null,
       counters: s?.counters ?? null,
       error: s?.error ?? null,
-      lastVerify: verify ?? null,
+      lastVerify: verify && !('damaged' in verify) ? verify : null,
+      ...(verify && 'damaged' in verify ? { lastVerifyError: verify.damaged } : {}),
       progress: s?.status === 'running' ? progressOf(s, now) : null,
       lagHistory,
       failures: { counts, latest: mine.slice(-LATEST_FAILURES).reverse() },

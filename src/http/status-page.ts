@@ -29,9 +29,10 @@ export const STATUS_HTML = `<!doctype html>
   <span id="updated" class="muted"></span>
   <button type="button" id="forget" class="link" hidden>Forget key</button>
 </header>
-<form id="key-form" autocomplete="off">
+<!-- The field has no name and the form posts: submitted before the script runs, it sends nothing of the key, never a URL with it. -->
+<form id="key-form" autocomplete="off" method="post">
   <label for="api-key">API key</label>
-  <input id="api-key" name="api-key" type="password" placeholder="api.key or CESYNC_API_KEY" required>
+  <input id="api-key" type="password" placeholder="api.key or CESYNC_API_KEY" required>
   <button type="submit">Show status</button>
 </form>
 <p id="message" role="status"></p>
@@ -253,6 +254,7 @@ export const STATUS_SCRIPT = String.raw`
   }
   function verify(p) {
     var v = p.lastVerify;
+    if (!v && p.lastVerifyError) return block('Last verify', [el('p', { class: 'muted' }, 'The saved last verify cannot be read: ' + p.lastVerifyError)], true);
     if (!v) return block('Last verify', [el('p', { class: 'muted' }, 'No verify has run yet.')], true);
     var counts = Object.keys(v.counts).map(function (c) { return c + ' ' + v.counts[c]; }).join(', ');
     var W = 520, X = 4, BW = W - 8;

@@ -11,6 +11,9 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { Direction } from '../engine/ports.js';
 import { PrometheusRunObserver } from './run-observer.js';
 
+/** How often the last verifies are read again from the state store (followVerifies). */
+const VERIFY_REFRESH_MS = 5000;
+
 /** Seconds: from a quick bulk request on loopback to one that waits on a node restarting. */
 const BULK_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
 
@@ -63,22 +66,11 @@ export class CesyncMetrics {
       },
     });
     this.leaseHeldGauge = new Gauge({ name: 'cesync_lease_held', help: "1 while this watcher holds the pipeline's lease, else 0.", labelNames: ['pipeline'], registers });
-    const lastVerifies = () => this.verifies;
-    const setDifferences = (pipeline: string, counts: Readonly<Record<string, number>>) => this.verifyDifferences(pipeline, counts);
     this.verifyDifferencesGauge = new Gauge({
       name: 'cesync_verify_differences',
       help: "Differences found by the pipeline's last verify (or repair), by class: missing, orphan, stale, different.",
       labelNames: ['pipeline', 'class'],
       registers,
-      // The last verify of any process, as the state store keeps it, read at each scrape.
-      async collect() {
-        const source = lastVerifies();
-        if (!source) return;
-        for (const pipeline of source.pipelines) {
-          const last = await source.load(pipeline).catch(() => undefined);
-          if (last) setDifferences(pipeline, last.counts);
-        }
-      },
     });
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
   }
@@ -97,14 +89,30 @@ export class CesyncMetrics {
     this.leaseHeldGauge.set({ pipeline }, held ? 1 : 0);
   }
 
-  private verifies: { readonly pipelines: readonly string[]; readonly load: (pipeline: string) => Promise<{ readonly counts: Readonly<Record<string, number>> } | undefined> } | undefined;
-
   /**
    * Follows the last verify of these pipelines, wherever it ran (`verify` and `repair` are
-   * commands of their own): `load` reads it from the state store at each scrape.
+   * commands of their own): `load` reads it from the state store now and every `everyMs`, in the
+   * background, so a scrape only reads memory (it never waits on a store, and an unauthenticated
+   * scrape never makes the store work). A load that fails leaves the last value. Returns the stop.
    */
-  followVerifies(pipelines: readonly string[], load: (pipeline: string) => Promise<{ readonly counts: Readonly<Record<string, number>> } | undefined>): void {
-    this.verifies = { pipelines, load };
+  followVerifies(
+    pipelines: readonly string[],
+    load: (pipeline: string) => Promise<{ readonly counts: Readonly<Record<string, number>> } | undefined>,
+    everyMs = VERIFY_REFRESH_MS,
+  ): () => void {
+    const refresh = () =>
+      void Promise.all(
+        pipelines.map((p) =>
+          load(p).then(
+            (last) => last && this.verifyDifferences(p, last.counts),
+            () => undefined,
+          ),
+        ),
+      );
+    refresh();
+    const timer = setInterval(refresh, everyMs);
+    timer.unref(); // never what keeps the process alive
+    return () => clearInterval(timer);
   }
 
   /** The counts per class of a verify (or of the verify a repair starts with). */

@@ -15,13 +15,26 @@ import { openPipeline, syncOpenedPipelineIds, type PipelineRunOptions } from './
 export async function verifyPipeline(
   stores: Stores,
   pipeline: PipelineConfig,
-  options: { content?: boolean; sinceVersion?: number; signal?: AbortSignal; onProgress?: (scanned: number, fraction: number) => void },
+  options: {
+    content?: boolean;
+    sinceVersion?: number;
+    signal?: AbortSignal;
+    onProgress?: (scanned: number, fraction: number) => void;
+    /** Told when the result could not be kept as the pipeline's last verify (the verify itself stands). */
+    onWarning?: (message: string) => void;
+  },
 ): Promise<VerifyReport> {
   const { source } = await openPipeline(stores, pipeline);
   const target = new ElasticsearchIndexInspector(stores.elasticsearch, { index: pipeline.index, metaField: META_FIELD, where: stores.elasticsearchWhere });
-  const report = await verify({ source, target }, { pipeline: pipeline.name, index: pipeline.index, ...options });
+  const { onWarning, ...verifyOptions } = options;
+  const report = await verify({ source, target }, { pipeline: pipeline.name, index: pipeline.index, ...verifyOptions });
   // Kept as the pipeline's last verify (status, the status page); a stopped verify keeps none.
-  await stores.state.saveVerify(verifySummary(report));
+  // Only for display: a state store that does not take it never fails the verify or the repair.
+  try {
+    await stores.state.saveVerify(verifySummary(report));
+  } catch (e) {
+    onWarning?.(`${pipeline.name}: the result was not kept as the last verify: ${(e as Error)?.message ?? String(e)}`);
+  }
   return report;
 }
 

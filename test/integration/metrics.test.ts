@@ -3,8 +3,8 @@
 // matching thing happens. A small HTTP proxy in front of Elasticsearch refuses one bulk request
 // (whole 429) or one item of one (item 429) when armed, to make retries happen.
 //
-// cesync_verify_differences follows the pipeline's last verify as the state store keeps it, so a
-// `cesync verify` run beside `serve` moves it.
+// cesync_verify_differences follows the pipeline's last verify as the state store keeps it (read
+// every 5 s), so a `cesync verify` run beside `serve` moves it.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { buffer } from 'node:stream/consumers';
@@ -283,7 +283,11 @@ describe('cesync serve: GET /metrics', () => {
       await es.delete({ index: 'metrics_user', id: 'u1', refresh: true });
       const verified = await runCli(['verify', '--config', file, '--pipeline', 'user']);
       expect(verified.code, verified.stderr).toBe(1);
-      const s5 = await scrape(metricsUrl);
+      // Read from the state store in the background, every 5 s.
+      const s5 = await until('the verify differences', async () => {
+        const s = await scrape(metricsUrl);
+        return val(s, 'cesync_verify_differences', { pipeline: 'user', class: 'missing' }) >= 1 ? s : undefined;
+      });
       expect(val(s5, 'cesync_verify_differences', { pipeline: 'user', class: 'missing' })).toBeGreaterThanOrEqual(1);
       expect(val(s5, 'cesync_verify_differences', { pipeline: 'user', class: 'orphan' })).toBe(0);
     } finally {

@@ -4,6 +4,7 @@
  * SIGINT/SIGTERM, then closes the server (requests in flight finish) and the stores.
  */
 import { Command } from 'commander';
+import { redactText } from '../../config/redact.js';
 import { CesyncError } from '../../errors.js';
 import { buildApp, SYNC_PATH } from '../../http/app.js';
 import { requireApiKey } from '../../http/bearer-auth.js';
@@ -68,14 +69,14 @@ export function serveCommand(ctx: CliContext): Command {
       // objectType names a pipeline as expanded: a `tables` pipeline's tables are NAME.TABLE.
       const expanded = await expandPipelines(config, stores);
       const metrics = new CesyncMetrics();
-      metrics.followVerifies(
+      const stopVerifies = metrics.followVerifies(
         expanded.pipelines.map((p) => p.name),
         (p) => stores.state.loadVerify(p),
       );
       const lagSampler = new LagSampler({
         pipelines: expanded.pipelines.map((p) => ({ name: p.name, directions: directionsOf(p.direction) })),
         loadWatermark: (p, d) => stores.state.loadWatermark(p, d),
-        onError: (pipeline, direction, cause) => log.warn({ pipeline, direction, reason: (cause as Error)?.message ?? String(cause) }, 'lag sample failed'),
+        onError: (pipeline, direction, cause) => log.warn({ pipeline, direction, reason: redactText((cause as Error)?.message ?? String(cause), ctx.secrets) }, 'lag sample failed'),
       });
       const app = buildApp({ config: expanded, stores, logger: log, signal: ctx.signal, metrics, lagSampler });
       let address: string;
@@ -90,6 +91,7 @@ export function serveCommand(ctx: CliContext): Command {
       ctx.stdout.write(`cesync serve: listening on ${address} (POST ${address}${SYNC_PATH}, GET ${address}/health, GET ${address}/ready, GET ${address}${METRICS_PATH}, GET ${address}${STATUS_PAGE_PATH})\n`);
       await aborted(ctx.signal);
       log.info('stopping: finishing the requests in flight');
+      stopVerifies();
       await lagSampler.stop();
       await app.close();
     } finally {

@@ -24,7 +24,8 @@ export function statusCommand(ctx: CliContext): Command {
         const s = await stores.state.load(p.name);
         const watermark = await stores.state.loadWatermark(p.name, 'to-elasticsearch');
         const back = await stores.state.loadWatermark(p.name, 'to-cassandra');
-        const lastVerify = await stores.state.loadVerify(p.name);
+        // A damaged saved verify is said as such; it never hides the rest of the status.
+        const lastVerify = await stores.state.loadVerify(p.name).catch((e: unknown) => ({ damaged: (e as Error)?.message ?? String(e) }));
         rows.push({
           pipeline: p.name,
           table: `${p.keyspace}.${p.table}`,
@@ -56,7 +57,8 @@ export function statusCommand(ctx: CliContext): Command {
         if (r.watermarkToElasticsearch) line += `\n  incremental (to Elasticsearch) done up to ${r.watermarkToElasticsearch.at}`;
         if (r.watermarkToCassandra) line += `\n  incremental (to Cassandra) done up to ${r.watermarkToCassandra.at}`;
         line += r.watchedBy ? `\n  watched by ${r.watchedBy}` : '';
-        if (r.lastVerify) {
+        if (r.lastVerify && 'damaged' in r.lastVerify) line += `\n  last verify: cannot be read: ${r.lastVerify.damaged}`;
+        else if (r.lastVerify) {
           const v = r.lastVerify;
           const counts = Object.entries(v.counts).map(([c, n]) => `${c} ${n}`).join(', ');
           line += `\n  last verify${v.content ? ' (content)' : ''}${v.since ? ` since ${v.since}` : ''} at ${v.at}: ${v.inSync ? 'in sync' : `${counts}; ${v.driftSpans.length} of ${v.spans} token ranges differ`}`;

@@ -4,6 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { Command } from 'commander';
+import { redactText } from '../../config/redact.js';
 import { NdjsonFailureLedger } from '../../engine/failure-ledger.js';
 import { summarise, type RunReport } from '../../engine/run-report.js';
 import { DRIFT_CLASSES, type VerifyReport } from '../../engine/verify.js';
@@ -137,6 +138,7 @@ async function runVerify(
       sinceVersion: o.sinceVersion,
       signal: ctx.signal,
       onProgress: (scanned, fraction) => progress.update({ read: scanned }, fraction > 0 ? Math.max(scanned, Math.round(scanned / fraction)) : undefined),
+      onWarning: (message) => ctx.stderr.write(`cesync: warning: ${redactText(message, ctx.secrets)}\n`),
     });
   } finally {
     progress.stop();

@@ -69,7 +69,7 @@ export function watchCommand(ctx: CliContext): Command {
       throw e;
     }
     const { metrics } = served;
-    metrics?.followVerifies(
+    const stopVerifies = metrics?.followVerifies(
       pipelines.map((p) => p.name),
       (p) => stores.state.loadVerify(p),
     );
@@ -116,6 +116,7 @@ export function watchCommand(ctx: CliContext): Command {
       });
       log.info({ rounds }, 'watch stopped');
     } finally {
+      stopVerifies?.();
       await served.close();
       await stores.close();
     }
