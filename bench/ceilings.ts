@@ -113,7 +113,7 @@ export interface ScanSettings {
  * column, the write times), `rangesInFlight` ranges at a time, page by page; counts the rows.
  */
 export async function rawScan(m: CesyncModules, stores: Stores, pipeline: PipelineConfig, settings: ScanSettings): Promise<number> {
-  const client = stores.cassandra;
+  const client = stores.cassandra!;
   const schema = await m.tableSchema.loadTableSchema(client, pipeline.keyspace, pipeline.table);
   const q = m.tableSchema.quoteIdentifier;
   const pk = schema.partitionKeys.map(q).join(', ');

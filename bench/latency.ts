@@ -36,8 +36,8 @@ export async function measureWatchLatency(options: {
   say: (s: string) => void;
 }): Promise<LatencyResult> {
   const { stores, changes } = options;
-  await stores.cassandra.execute(`CREATE TABLE IF NOT EXISTS ${KEYSPACE}.${TABLE} (id text PRIMARY KEY, body text, updated_at timestamp)`);
-  await stores.cassandra.execute(`TRUNCATE ${KEYSPACE}.${TABLE}`);
+  await stores.cassandra!.execute(`CREATE TABLE IF NOT EXISTS ${KEYSPACE}.${TABLE} (id text PRIMARY KEY, body text, updated_at timestamp)`);
+  await stores.cassandra!.execute(`TRUNCATE ${KEYSPACE}.${TABLE}`);
   await stores.elasticsearch.indices.delete({ index: LATENCY_INDEX, ignore_unavailable: true });
   const config = path.join(options.workDir, 'latency.yaml');
   await writeFile(
@@ -72,7 +72,7 @@ export async function measureWatchLatency(options: {
     await new Promise((r) => setTimeout(r, 1000));
     for (let i = 0; i < changes; i++) {
       const id = `change-${i}`;
-      await stores.cassandra.execute(`INSERT INTO ${KEYSPACE}.${TABLE} (id, body, updated_at) VALUES (?, ?, toTimestamp(now()))`, [id, `body ${i}`], {
+      await stores.cassandra!.execute(`INSERT INTO ${KEYSPACE}.${TABLE} (id, body, updated_at) VALUES (?, ?, toTimestamp(now()))`, [id, `body ${i}`], {
         prepare: true,
       });
       const t0 = performance.now();

@@ -255,7 +255,7 @@ async function main(argv: string[]): Promise<number> {
       const indices = [SYNC_INDEX, COMPOSED_INDEX, CEILING_INDEX, LATENCY_INDEX];
       say(`dropping keyspace ${KEYSPACE} and indices ${indices.join(', ')}`);
       await stores.elasticsearch.indices.delete({ index: indices, ignore_unavailable: true }).catch(() => undefined);
-      await stores.cassandra.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 120_000 }).catch(() => undefined);
+      await stores.cassandra!.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 120_000 }).catch(() => undefined);
     }
     await stores.close();
     await rm(workDir, { recursive: true, force: true });
@@ -266,10 +266,10 @@ async function main(argv: string[]): Promise<number> {
   };
 
   try {
-    const load = await ensureData(stores.cassandra, rows, options.seed, say);
+    const load = await ensureData(stores.cassandra!, rows, options.seed, say);
     if (!load.skipped) say(`loaded ${int(rows)} rows in ${(load.durationMs / 1000).toFixed(1)} s`);
     // The composed documents' other tables, only when they are synced.
-    const composedLoad: TableLoadOutcome[] = only.has('composed') ? await ensureComposedData(stores.cassandra, rows, options.seed, say) : [];
+    const composedLoad: TableLoadOutcome[] = only.has('composed') ? await ensureComposedData(stores.cassandra!, rows, options.seed, say) : [];
     for (const l of composedLoad) if (!l.skipped) say(`loaded ${int(l.rows)} rows of ${KEYSPACE}.${l.table} in ${(l.durationMs / 1000).toFixed(1)} s`);
 
     const docs = only.has('write') ? await buildDocuments(m, stores, pipeline) : [];

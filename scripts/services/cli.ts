@@ -1,18 +1,24 @@
-// Command line: `npm run services -- start|stop|status [cassandra|elasticsearch ...]`.
+// Command line: `npm run services -- start|stop|status [postgres|cassandra|elasticsearch ...]`.
 // No names means all services. Exit status: 0 on success, 1 on failure, 2 on usage errors.
 // Progress goes to stderr; `status` prints its table to stdout (`--json` for machine use).
 import { isServiceName, serviceStatus, startServices, stopServices } from './index.ts';
 import type { ServiceName, ServiceStatus } from './index.ts';
 
-const usage = `usage: npm run services -- <start|stop|status> [cassandra|elasticsearch ...] [--json]
+const usage = `usage: npm run services -- <start|stop|status> [postgres|cassandra|elasticsearch ...] [--json]
 
-  start    fetch (first time only) and start the services, waiting until they accept clients
-  stop     stop the services (only servers these scripts started; others are left alone)
+  start    fetch (first time only) and start the services, waiting until they accept clients;
+           postgres is the machine's own server: checked, and given role and database cesync
+           (password cesync-local-pw) when missing, never started
+  stop     stop the services (only servers these scripts started; others, postgres included, are
+           left alone)
   status   show state, pid, endpoint and version of each service
 
 Environment: CESYNC_CASSANDRA_VERSION, CESYNC_CASSANDRA_PORT, CESYNC_CASSANDRA_STORAGE_PORT,
 CESYNC_CASSANDRA_HEAP, CESYNC_ES_VERSION, CESYNC_ES_PORT, CESYNC_ES_TRANSPORT_PORT, CESYNC_ES_HEAP,
-CESYNC_ES_USER, CESYNC_SERVICES_TIMEOUT (seconds), CESYNC_SERVICES_DIR, CESYNC_JAVA_HOME.`;
+CESYNC_ES_USER, CESYNC_SERVICES_TIMEOUT (seconds), CESYNC_SERVICES_DIR, CESYNC_JAVA_HOME,
+CESYNC_PG_ADMIN_URL (superuser login that creates the role and database; default
+postgres://postgres@127.0.0.1:5432/postgres), CESYNC_PG_URL (a role and database of your own,
+used as they are instead).`;
 
 function formatStatus(rows: readonly ServiceStatus[]): string {
   const cells = rows.map((row) => [

@@ -3,9 +3,16 @@
 // Every value has a default that works on a developer machine; environment variables exist so that
 // CI, or a second checkout on the same machine, can pick other versions, ports or heap sizes.
 // Servers bind to the loopback interface only: they are test fixtures, not shared infrastructure.
+// PostgreSQL is the exception to all of it: the machine runs its own server, and these scripts
+// only make sure it has the project's role and database (postgres.ts).
 
-export type ServiceName = 'cassandra' | 'elasticsearch';
-export const serviceNames: readonly ServiceName[] = ['cassandra', 'elasticsearch'];
+export type ServiceName = 'postgres' | 'cassandra' | 'elasticsearch';
+/**
+ * Canonical order: starts go this way, stops the other. PostgreSQL (the machine's own server,
+ * only checked and set up) comes first: when it is already set up that costs one login, and when
+ * it is missing the start fails at once, before minutes are spent starting the others.
+ */
+export const serviceNames: readonly ServiceName[] = ['postgres', 'cassandra', 'elasticsearch'];
 
 export function isServiceName(value: string): value is ServiceName {
   return (serviceNames as readonly string[]).includes(value);
@@ -95,3 +102,60 @@ export const elasticsearchConfig: ElasticsearchConfig = {
   user: envString('CESYNC_ES_USER', 'cesync-es'),
   readyTimeoutMs,
 };
+
+/** A postgres:// URL from the environment; checked here so a typo fails before anything starts. */
+function envPostgresUrl(name: string, fallback: string): string {
+  const raw = envString(name, fallback);
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Error(`${name} is not a URL such as postgres://user:password@127.0.0.1:5432/database`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new Error(`${name} must be a postgres:// or postgresql:// URL, not ${url.protocol}//...`);
+  }
+  return raw;
+}
+
+export interface PostgresConfig {
+  /** A superuser's URL, used only to create the project's role and database when they are missing. */
+  adminUrl: string;
+  /** The URL clients use: the project's role and database, or CESYNC_PG_URL. */
+  url: string;
+  /** `url` came from CESYNC_PG_URL: the user's own role and database, checked but never created. */
+  own: boolean;
+  /** The parts of `url`, for clients that take them one by one. */
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+  connectTimeoutMs: number;
+}
+
+function postgresConfigFromEnv(): PostgresConfig {
+  const adminUrl = envPostgresUrl('CESYNC_PG_ADMIN_URL', `postgres://postgres@${host}:5432/postgres`);
+  const admin = new URL(adminUrl);
+  // The project's role on the admin URL's server: role and database cesync, password cesync-local-pw
+  // (a text no message holds: secrets are redacted from messages wherever they appear).
+  const projectUrl = `postgres://cesync:cesync-local-pw@${admin.hostname || host}:${admin.port || '5432'}/cesync`;
+  const own = (process.env.CESYNC_PG_URL ?? '') !== '';
+  const url = envPostgresUrl('CESYNC_PG_URL', projectUrl);
+  const u = new URL(url);
+  const user = decodeURIComponent(u.username);
+  return {
+    adminUrl,
+    url,
+    own,
+    host: u.hostname || host,
+    port: Number(u.port || '5432'),
+    user,
+    password: decodeURIComponent(u.password),
+    // libpq's rule: without a database in the URL, the one named after the user.
+    database: decodeURIComponent(u.pathname.slice(1)) || user,
+    connectTimeoutMs: Math.min(readyTimeoutMs, 5000),
+  };
+}
+
+export const postgresConfig: PostgresConfig = postgresConfigFromEnv();

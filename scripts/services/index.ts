@@ -3,19 +3,20 @@
 // Every call takes a cross-process lock, so concurrent callers neither fetch into the same folder
 // nor launch the same server twice.
 import { cassandra } from './cassandra.ts';
-import { cassandraConfig, elasticsearchConfig, host, serviceNames } from './config.ts';
+import { cassandraConfig, elasticsearchConfig, host, postgresConfig, serviceNames } from './config.ts';
 import type { ServiceName } from './config.ts';
 import { elasticsearch } from './elasticsearch.ts';
 import { startService, statusOf, stopService } from './lifecycle.ts';
 import { withLock } from './lock.ts';
+import { postgres } from './postgres.ts';
 import { log } from './proc.ts';
-import type { Service, ServiceStatus } from './service.ts';
+import type { AnyService, ServiceStatus } from './service.ts';
 
 export type { ServiceName } from './config.ts';
 export type { ServiceState, ServiceStatus } from './service.ts';
 export { isServiceName, serviceNames } from './config.ts';
 
-const services: Record<ServiceName, Service> = { cassandra, elasticsearch };
+const services: Record<ServiceName, AnyService> = { postgres, cassandra, elasticsearch };
 
 /** How clients reach the servers (from the current environment's ports). */
 export interface ServiceEndpoints {
@@ -30,6 +31,18 @@ export interface ServiceEndpoints {
   elasticsearch: {
     /** Base URL, e.g. http://127.0.0.1:9200 (the `node` option of @elastic/elasticsearch). */
     node: string;
+  };
+  /**
+   * The project's role and database on the machine's PostgreSQL (postgres://cesync:cesync-local-pw@127.0.0.1:5432/cesync),
+   * or CESYNC_PG_URL's; `connectionString` and the parts say the same.
+   */
+  postgres: {
+    connectionString: string;
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    password: string;
   };
 }
 
@@ -52,6 +65,14 @@ export function serviceEndpoints(): ServiceEndpoints {
       password: cassandraConfig.password,
     },
     elasticsearch: { node: `http://${host}:${elasticsearchConfig.port}` },
+    postgres: {
+      connectionString: postgresConfig.url,
+      host: postgresConfig.host,
+      port: postgresConfig.port,
+      database: postgresConfig.database,
+      user: postgresConfig.user,
+      password: postgresConfig.password,
+    },
   };
 }
 
@@ -66,8 +87,9 @@ function select(names: readonly ServiceName[] | undefined): ServiceName[] {
 }
 
 /**
- * Starts the named services (default: all), one after another, fetching them first if needed.
- * Resolves once every one accepts clients. If one fails, the ones this call already started are
+ * Starts the named services (default: all), one after another, fetching them first if needed
+ * (the machine's own PostgreSQL is only checked and set up, never started: it is reported in
+ * `alreadyRunning`, never in `started`). Resolves once every one accepts clients. If one fails, the ones this call already started are
  * stopped again before the error is rethrown.
  */
 export async function startServices(names?: readonly ServiceName[]): Promise<StartResult> {

@@ -1,7 +1,8 @@
 // Start, stop and status of one managed service, independent of which server it is.
 import fs from 'node:fs';
 import { isAlive, log, portOpen, seconds, tail, terminate, waitUntil } from './proc.ts';
-import type { Service, ServiceStatus } from './service.ts';
+import { isMachineService } from './service.ts';
+import type { AnyService, MachineService, Service, ServiceStatus } from './service.ts';
 
 export type StartOutcome = 'started' | 'already-running' | 'external';
 
@@ -34,7 +35,8 @@ function failure(service: Service, reason: string, since = 0): Error {
 }
 
 /**
- * Makes sure `service` answers on its endpoint.
+ * Makes sure `service` answers on its endpoint. The machine's own servers are only checked and
+ * set up ('external': never among the services a caller should stop again).
  * - Our server already running and ready: nothing is done ('already-running').
  * - Our server alive but not ready yet (e.g. started by a concurrent command): waits for it.
  * - No server of ours, but the endpoint answers: someone else's server is used as is ('external').
@@ -42,7 +44,16 @@ function failure(service: Service, reason: string, since = 0): Error {
  *   ready in time, the process that was launched is stopped and an error naming the service and
  *   showing the end of its logs is thrown.
  */
-export async function startService(service: Service): Promise<StartOutcome> {
+export async function startService(service: AnyService): Promise<StartOutcome> {
+  if (isMachineService(service)) {
+    const version = await service.ensure();
+    log(`${service.name} ${version} ready on ${service.endpoint} (the machine's own server; these scripts never start or stop it)`);
+    return 'external';
+  }
+  return startManaged(service);
+}
+
+async function startManaged(service: Service): Promise<StartOutcome> {
   const existing = service.pid();
   if (existing !== undefined) {
     if ((await service.probe()) !== undefined) {
@@ -106,10 +117,14 @@ export async function startService(service: Service): Promise<StartOutcome> {
 
 /**
  * Stops the server these scripts started (SIGTERM, then SIGKILL after 30 s) and removes its pid
- * file. Returns false when there was none running; servers not started by these scripts are
- * never touched.
+ * file. Returns false when there was none running; servers not started by these scripts (the
+ * machine's own included) are never touched.
  */
-export async function stopService(service: Service): Promise<boolean> {
+export async function stopService(service: AnyService): Promise<boolean> {
+  if (isMachineService(service)) {
+    log(`${service.name} is the machine's own server, not started by these scripts: left as it is`);
+    return false;
+  }
   const pid = service.pid();
   if (pid === undefined) {
     service.cleanup();
@@ -123,7 +138,8 @@ export async function stopService(service: Service): Promise<boolean> {
   return true;
 }
 
-export async function statusOf(service: Service): Promise<ServiceStatus> {
+export async function statusOf(service: AnyService): Promise<ServiceStatus> {
+  if (isMachineService(service)) return machineStatus(service);
   const pid = service.pid();
   const liveVersion = await service.probe();
   const base = { name: service.name, endpoint: service.endpoint, installed: service.installed() };
@@ -132,4 +148,9 @@ export async function statusOf(service: Service): Promise<ServiceStatus> {
   }
   if (liveVersion) return { ...base, state: 'external', version: liveVersion };
   return { ...base, state: 'stopped', version: service.version };
+}
+
+async function machineStatus(service: MachineService): Promise<ServiceStatus> {
+  const version = await service.probe();
+  return { name: service.name, endpoint: service.endpoint, installed: true, state: version ? 'running' : 'unreachable', version: version ?? '-' };
 }

@@ -1,7 +1,9 @@
 // What a managed server looks like to the generic start/stop/status logic (lifecycle.ts).
 //
 // Each server module (cassandra.ts, elasticsearch.ts) implements this interface with its own
-// fetch, configuration, launch and readiness probe; everything else is shared.
+// fetch, configuration, launch and readiness probe; everything else is shared. A server the
+// machine runs itself (postgres.ts) is a MachineService instead: checked and set up, never
+// fetched, launched or stopped.
 import type { ServiceName } from './config.ts';
 
 export interface Service {
@@ -32,19 +34,45 @@ export interface Service {
   cleanup(): void;
 }
 
-export type ServiceState = 'running' | 'starting' | 'stopped' | 'external';
+/**
+ * A server these scripts neither fetch, start nor stop (PostgreSQL: the machine's own). They make
+ * sure it is usable by the project and say how to get one when none answers.
+ */
+export interface MachineService {
+  readonly name: ServiceName;
+  readonly machine: true;
+  /** Human-readable address clients use (never with a password). */
+  readonly endpoint: string;
+  /** One probe: the server's reported version when it answers, undefined otherwise. Never throws. */
+  probe(): Promise<string | undefined>;
+  /**
+   * Makes the server usable by clients (its role and database exist and a login works) and
+   * resolves to its version. Idempotent and safe when two callers race. Throws an error that says
+   * what was tried and what to do when no server answers or it refuses.
+   */
+  ensure(): Promise<string>;
+}
+
+export type AnyService = Service | MachineService;
+
+export function isMachineService(service: AnyService): service is MachineService {
+  return 'machine' in service;
+}
+
+export type ServiceState = 'running' | 'starting' | 'stopped' | 'external' | 'unreachable';
 
 export interface ServiceStatus {
   name: ServiceName;
   /**
    * running: started by these scripts and answering; starting: our process is alive but not ready;
    * stopped: nothing answers; external: the endpoint answers but was not started by these scripts.
+   * The machine's own servers (MachineService) are running (answering) or unreachable.
    */
   state: ServiceState;
   pid?: number;
   endpoint: string;
-  /** Version reported by the live server, else the configured one. */
+  /** Version reported by the live server, else the configured one ('-' for an unreachable machine server). */
   version: string;
-  /** Whether the configured version is already downloaded. */
+  /** Whether the configured version is already downloaded (always true for the machine's own servers). */
   installed: boolean;
 }

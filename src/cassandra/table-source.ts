@@ -8,13 +8,13 @@
  * `rangesInFlight` pages.
  */
 import cassandra from 'cassandra-driver';
-import type { ParsedKey, RecordSource, SpanProgress, TokenSpan, VersionBatch, VersionEntry, Watermark } from '../engine/ports.js';
+import type { ParsedKey, RecordSource, SpanProgress, SourceSpan, VersionBatch, VersionEntry, Watermark } from '../engine/ports.js';
 import { CesyncError } from '../errors.js';
 import { throwIfInterrupted } from '../engine/interrupt.js';
 import type { SourceBatch, SourceRecord } from '../engine/record.js';
 import { mergeConcurrent } from '../streams/merge-concurrent.js';
 import { cassandraError, type CassandraClient } from './client.js';
-import { compileDocumentId, splitDelimitedId, splitJsonId, type IdFormat } from './document-id.js';
+import { compileDocumentId, splitDelimitedId, splitJsonId, type IdFormat } from '../engine/document-id.js';
 import { T } from './cql-type.js';
 import { parseKeyValue } from './key-parser.js';
 import { checkVersionColumn, quoteIdentifier, writetimeSelector, type ColumnSchema, type TableSchema, type VersionSource } from './table-schema.js';
@@ -151,7 +151,7 @@ export class CassandraTableSource implements RecordSource {
     return this.widthTotal > 0n ? Number((this.widthDone * 1_000_000n) / this.widthTotal) / 1_000_000 : 0;
   }
 
-  spans(): TokenSpan[] {
+  spans(): SourceSpan[] {
     const ring = [...this.client.metadata.getTokenRanges()];
     const perRange = Math.max(1, Math.ceil(this.options.splits / Math.max(1, ring.length)));
     const spans = ring
@@ -187,14 +187,14 @@ export class CassandraTableSource implements RecordSource {
     }
   }
 
-  scanVersions(spans: readonly TokenSpan[], options: { signal?: AbortSignal }): AsyncIterable<VersionBatch> {
+  scanVersions(spans: readonly SourceSpan[], options: { signal?: AbortSignal }): AsyncIterable<VersionBatch> {
     return mergeConcurrent(
       spans.map((s, i) => () => this.versionsOfSpan(s, i, options.signal)),
       this.options.rangesInFlight,
     );
   }
 
-  private async *versionsOfSpan(span: TokenSpan, index: number, signal?: AbortSignal): AsyncGenerator<VersionBatch> {
+  private async *versionsOfSpan(span: SourceSpan, index: number, signal?: AbortSignal): AsyncGenerator<VersionBatch> {
     for await (const { rows } of this.pages(span, span.start, this.selectVersionsSpan, this.selectVersionsToEnd, signal)) {
       yield { span: index, entries: rows.map(this.toVersionEntry) };
     }
@@ -251,7 +251,7 @@ export class CassandraTableSource implements RecordSource {
   }
 
   /** The pages of one span, from the exclusive token `from`. */
-  private pages(span: TokenSpan, from: string, bounded: string, toEnd: string, signal?: AbortSignal) {
+  private pages(span: SourceSpan, from: string, bounded: string, toEnd: string, signal?: AbortSignal) {
     return span.end === null ? this.query(toEnd, [long(from)], signal) : this.query(bounded, [long(from), long(span.end)], signal);
   }
 
@@ -387,7 +387,7 @@ const long = (token: string) => cassandra.types.Long.fromString(token);
 const maxToken = (a: bigint, b: string) => (a > BigInt(b) ? a.toString() : b);
 
 /** Number of tokens in a span (start exclusive, end inclusive). */
-function spanWidth(s: TokenSpan): bigint {
+function spanWidth(s: SourceSpan): bigint {
   const start = BigInt(s.start);
   const end = s.end === null ? RING_END : BigInt(s.end);
   return end > start ? end - start : 0n;

@@ -67,6 +67,24 @@ export const elasticsearchSchema = z
   .refine((es) => !(es.apiKey && es.username), { message: 'give either apiKey or username/password, not both' })
   .describe('The Elasticsearch cluster that holds the indices.');
 
+export const postgresSchema = z
+  .strictObject({
+    connectionString: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A libpq connection URI (postgres://user@host:5432/database); the keys below override its parts. Put the password in ${ENV}, never a literal.'),
+    host: z.string().min(1).optional().describe('Server host (default: from connectionString, else localhost).'),
+    port: z.number().int().min(1).max(65535).optional().describe('Server port (default 5432).'),
+    database: z.string().min(1).optional().describe('Database that holds the tables.'),
+    user: z.string().min(1).optional().describe('Role to connect as.'),
+    password: z.string().optional().describe('Password; use ${ENV} substitution, never a literal.'),
+    tls: tlsSchema.optional(),
+    poolSize: z.number().int().min(1).max(100).default(8).describe('Connections in the pool (ranges read in parallel take one each).'),
+    requestTimeoutMs: z.number().int().positive().default(60_000).describe('statement_timeout of every query, milliseconds.'),
+  })
+  .describe('The PostgreSQL server that holds the tables of source: postgres pipelines (and the state, with state.store: postgres).');
+
 const identifier = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$|^"[^"]+"$/, 'a CQL identifier (letters, digits, underscore, or "quoted")');
@@ -82,10 +100,13 @@ const throttleSchema = z
 const stateSchema = z
   .strictObject({
     store: z
-      .enum(['cassandra', 'file'])
-      .default('cassandra')
-      .describe('Where pipeline progress is kept: a table in the synced Cassandra, or a local JSON file.'),
-    keyspace: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('cesync').describe('Keyspace of the state table (store: cassandra).'),
+      .enum(['cassandra', 'postgres', 'file'])
+      .optional()
+      .describe(
+        'Where pipeline progress is kept: tables in the synced Cassandra (keyspace), in the PostgreSQL database (schema), or a local JSON file. ' +
+          'Default: cassandra when a pipeline reads Cassandra, else postgres.',
+      ),
+    keyspace: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).default('cesync').describe('Keyspace of the state tables (store: cassandra), or schema of them (store: postgres).'),
     replication: z
       .record(z.string(), z.union([z.string(), z.number()]))
       .default({ class: 'SimpleStrategy', replication_factor: 1 })
@@ -189,13 +210,44 @@ const tablesSchema = z
       "each into its own index (index holds {table}) as a pipeline named NAME.TABLE. cesync's own state tables are never included.",
   );
 
+/** What a PostgreSQL pipeline indexes as pending, and clears once indexed (docs/postgres.md). */
+const pendingSchema = z
+  .union(
+    [
+      z.strictObject({
+        flag: identifier.describe(
+          'A boolean column: a row whose flag is false (or null) is pending; cesync indexes it and sets the flag true once Elasticsearch acknowledged that row, only if the row did not change meanwhile.',
+        ),
+        batchSize: z.number().int().min(1).max(100_000).default(1000).describe('Pending rows taken per batch.'),
+      }),
+      z.strictObject({
+        queue: z
+          .strictObject({
+            table: identifier.describe('The queue table.'),
+            schema: identifier.optional().describe("Its schema (default: the pipeline's)."),
+            id: identifier.default('seq').describe('Its ordered id column (bigserial): entries are taken in this order and deleted by it once done.'),
+            match: columnMap(z.string())
+              .optional()
+              .describe("{ tableKeyColumn: queueColumn }: the queue's columns that name a row's primary key (default: the same names)."),
+          })
+          .describe('A table of keys to sync, filled by a trigger (cesync sync --create-queue makes one that also carries deletes) or by the application.'),
+        batchSize: z.number().int().min(1).max(100_000).default(1000).describe('Queue entries taken per batch.'),
+      }),
+    ],
+    { error: 'expected { flag: COLUMN } or { queue: { table, id, match } }' },
+  )
+  .describe('Pending rows (PostgreSQL): a flag column or a queue table; incremental syncs and watch index what is pending and clear it once indexed.');
+
 const pipelineObject = z
   .strictObject({
     name: z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, "_", "." and "-"')
       .describe('Name of the pipeline, used by --pipeline and in state and reports.'),
-    keyspace: identifier.describe('Cassandra keyspace.'),
+    source: z.enum(['cassandra', 'postgres']).default('cassandra').describe('The store the table is in: cassandra (keyspace, table) or postgres (schema, table).'),
+    keyspace: identifier.optional().describe('Cassandra keyspace (source: cassandra).'),
+    schema: identifier.optional().describe('PostgreSQL schema (source: postgres; default public).'),
+    pending: pendingSchema.optional(),
     table: identifier.optional().describe('Cassandra table (or tables: every table that matches).'),
     tables: tablesSchema.optional(),
     index: z
@@ -343,6 +395,13 @@ export const pipelineSchema = pipelineObject
   .superRefine((p, ctx) => {
     // One table, or every table matching a glob, each into its own index.
     const issue = (path: PropertyKey[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+    if (p.source === 'postgres') {
+      postgresIssues(p).forEach(([path, message]) => issue(path, message));
+      return;
+    }
+    if (p.keyspace === undefined) return issue(['keyspace'], 'give the keyspace of the table (source: cassandra)');
+    if (p.schema !== undefined) issue(['schema'], 'schema names a PostgreSQL schema: give source: postgres, or keyspace for a Cassandra table');
+    if (p.pending !== undefined) issue(['pending'], 'pending (a flag column or a queue table) is for source: postgres; Cassandra pipelines find changes by write time');
     if (p.table === undefined && p.tables === undefined) return issue([], 'give table (one table) or tables (every table of the keyspace that matches a glob)');
     if (p.table !== undefined && p.tables !== undefined) return issue(['tables'], 'give table or tables, not both');
     const templated = p.index.includes('{table}');
@@ -367,7 +426,20 @@ export const pipelineSchema = pipelineObject
       if (inEntry) issue(['byTable', i, ...inEntry.path], `direction ${p.direction} writes documents back as rows, but ${inEntry.what} cannot be undone; only renames and left-out fields can (docs/shaping.md)`);
     });
   })
+  .transform(({ schema, ...p }) => ({ ...p, keyspace: p.keyspace ?? schema ?? 'public' }))
   .describe('One table-to-index sync (table), or one per table of a keyspace (tables).');
+
+/** What a PostgreSQL pipeline cannot have (yet, or ever): [path, message] of each. */
+function postgresIssues(p: z.output<typeof pipelineObject>): [PropertyKey[], string][] {
+  const out: [PropertyKey[], string][] = [];
+  if (p.keyspace !== undefined) out.push([['keyspace'], 'a PostgreSQL table is named by schema (default public) and table, not keyspace']);
+  if (p.version === 'writetime') out.push([['version'], 'a PostgreSQL row has no write time: give version: { column: NAME }, a timestamp or integer column every writer sets (e.g. last_modified)']);
+  if (p.tables !== undefined) out.push([['tables'], 'tables (every table matching a glob) is for Cassandra keyspaces; give each PostgreSQL table its own pipeline']);
+  if (p.nest.length > 0) out.push([['nest'], 'nest (composed documents) reads Cassandra tables; it is not available for source: postgres']);
+  if (p.lookups.length > 0) out.push([['lookups'], 'lookups read Cassandra tables; they are not available for source: postgres']);
+  if (p.direction !== 'to-elasticsearch') out.push([['direction'], 'a PostgreSQL pipeline syncs to Elasticsearch only (direction: to-elasticsearch)']);
+  return out;
+}
 
 /** The first part of a pipeline's shaping that the way back could not undo, if any. */
 function irreversibleShaping(p: { fields?: Record<string, unknown>; transform?: unknown; nest?: readonly unknown[]; lookups?: readonly unknown[] }): { path: PropertyKey[]; what: string } | undefined {
@@ -393,6 +465,7 @@ const pipelineEntrySchema = pipelineSchema as unknown as z.ZodType<PipelineConfi
 export const configSchema = z
   .strictObject({
     cassandra: cassandraSchema.prefault({}),
+    postgres: postgresSchema.optional(),
     elasticsearch: elasticsearchSchema.prefault({}),
     pipelines: z
       .array(pipelineEntrySchema)
@@ -432,7 +505,20 @@ export const configSchema = z
       .describe('cesync watch.'),
     api: apiSchema.prefault({}),
   })
+  .superRefine((c, ctx) => {
+    if (c.postgres !== undefined) return;
+    c.pipelines.forEach((p, i) => {
+      if (p.source === 'postgres') ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'source'], message: 'source: postgres needs the postgres section (connectionString, or host, database, user, password)' });
+    });
+    if (c.state.store === 'postgres') ctx.addIssue({ code: 'custom', path: ['state', 'store'], message: 'state.store: postgres needs the postgres section' });
+  })
   .describe('cesync configuration.');
+
+/** The state store a configuration uses: as configured, else Cassandra's when a pipeline reads Cassandra, else PostgreSQL's. */
+export function stateStoreKind(config: Pick<Config, 'state' | 'pipelines' | 'postgres'>): 'cassandra' | 'postgres' | 'file' {
+  if (config.state.store !== undefined) return config.state.store;
+  return config.pipelines.some((p) => p.source === 'cassandra') || config.postgres === undefined ? 'cassandra' : 'postgres';
+}
 
 export type Config = z.infer<typeof configSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;
@@ -446,6 +532,8 @@ export type PipelineConfig = Omit<z.infer<typeof pipelineSchema>, 'table'> & { t
 export type TablesConfig = z.infer<typeof tablesSchema>;
 export type ByTableConfig = z.infer<typeof byTableSchema>;
 export type TlsConfig = z.infer<typeof tlsSchema>;
+export type PostgresConfig = z.infer<typeof postgresSchema>;
+export type PendingConfig = z.infer<typeof pendingSchema>;
 export type FieldShapeConfig = z.infer<typeof fieldShapeSchema>;
 export type ParseConfig = z.infer<typeof parseSchema>;
 export type NestConfig = z.infer<typeof nestSchema>;

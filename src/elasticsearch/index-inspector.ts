@@ -9,7 +9,7 @@
  */
 import type { ElasticsearchClient } from './client.js';
 import { elasticsearchError } from './client.js';
-import type { InspectableTarget, TargetEntry, TokenSpan } from '../engine/ports.js';
+import type { InspectableTarget, TargetEntry, SourceSpan } from '../engine/ports.js';
 
 export interface IndexInspectorOptions {
   readonly index: string;
@@ -41,7 +41,7 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
     return this.call(() => this.client.indices.exists({ index: this.options.index }));
   }
 
-  async summarise(spans: readonly TokenSpan[], options: { sinceVersion?: number }): Promise<{ count: number; sum: number }[]> {
+  async summarise(spans: readonly SourceSpan[], options: { sinceVersion?: number }): Promise<{ count: number; sum: number }[]> {
     const m = this.options.metaField;
     const per = this.options.spansPerRequest ?? 128;
     const out: { count: number; sum: number }[] = [];
@@ -65,7 +65,7 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
     return out;
   }
 
-  list(span: TokenSpan, options: { sinceVersion?: number; withSource?: boolean }): AsyncIterable<readonly TargetEntry[]> {
+  list(span: SourceSpan, options: { sinceVersion?: number; withSource?: boolean }): AsyncIterable<readonly TargetEntry[]> {
     return this.pages(this.spanQuery(span, options.sinceVersion), options.withSource ?? false);
   }
 
@@ -73,7 +73,7 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
     return this.pages({ bool: { must_not: [{ exists: { field: `${this.options.metaField}.token` } }] } }, options.withSource ?? false);
   }
 
-  private spanQuery(span: TokenSpan, sinceVersion?: number): Query {
+  private spanQuery(span: SourceSpan, sinceVersion?: number): Query {
     const m = this.options.metaField;
     const range: Record<string, string> = { gt: span.start };
     if (span.end !== null) range.lte = span.end;

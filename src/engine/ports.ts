@@ -5,16 +5,19 @@
 import type { SourceBatch, SourceRecord, StoredVersion, WriteOp, WriteOutcome } from './record.js';
 
 /**
- * A token span of a scan: start exclusive, end inclusive, `end: null` for the end of the ring.
- * Tokens are decimal strings (Murmur3 tokens do not fit a JavaScript number).
+ * A span of the source: a range of positions, start exclusive, end inclusive, `end: null` for the
+ * end of the position space. Every row has one position, a signed 64-bit integer as a decimal
+ * string (it does not fit a JavaScript number): the partition token of a Cassandra row, the key
+ * (or the leading key column's order-keeping image) of a PostgreSQL row. Documents carry their
+ * row's position (`meta.token`), so a target can count its documents span by span (verify).
  */
-export interface TokenSpan {
+export interface SourceSpan {
   readonly start: string;
   readonly end: string | null;
 }
 
 /** Progress of one span, as saved in a checkpoint. */
-export interface SpanProgress extends TokenSpan {
+export interface SpanProgress extends SourceSpan {
   /** Resume strictly after this token (every row up to it is acknowledged). */
   readonly after?: string;
   readonly done: boolean;
@@ -48,7 +51,7 @@ export interface VersionBatch {
  */
 export interface RecordSource {
   /** The spans a full scan covers, in order (deterministic for a given cluster and split count). */
-  spans(): TokenSpan[];
+  spans(): SourceSpan[];
   /**
    * Every record of the given spans (resuming each strictly after `after`, skipping done ones),
    * in batches that carry their position. Pulling is backpressure: nothing more is read than the
@@ -56,7 +59,7 @@ export interface RecordSource {
    */
   scan(spans: readonly SpanProgress[], options: { signal?: AbortSignal }): AsyncIterable<SourceBatch>;
   /** (id, version) of every row of the spans, from a key-and-write-time scan; `span` indexes `spans`. */
-  scanVersions(spans: readonly TokenSpan[], options: { signal?: AbortSignal }): AsyncIterable<VersionBatch>;
+  scanVersions(spans: readonly SourceSpan[], options: { signal?: AbortSignal }): AsyncIterable<VersionBatch>;
   /** Names of the primary key columns, in the order `parseKey` takes their texts. */
   keyColumns(): readonly string[];
   /** A key from the texts of its columns (CSV columns), or why they do not form one. */
@@ -75,6 +78,31 @@ export interface RecordSource {
   estimateCount(): Promise<number | undefined>;
   /** Share of the current scan's key space read so far, 0..1. */
   fractionDone(): number;
+}
+
+/**
+ * Rows the source marks as pending (a flag column, a queue table): what to sync next, and the way
+ * to mark them done once their documents are acknowledged. Contract: an entry is marked done only
+ * by `settle`, only for the ids given, and only when it did not change since it was taken (a
+ * change made meanwhile stays pending, so it is synced again); nothing else clears it.
+ */
+export interface PendingSource {
+  /**
+   * The next pending keys, at most `max`, in a fixed order, after those this instance took before
+   * in the current pass. An empty batch ends the pass (the next take starts from the beginning).
+   * Entries this instance saw fail stay pending but are not taken again until they change.
+   */
+  take(max: number, options: { signal?: AbortSignal }): Promise<PendingBatch>;
+  /** Marks done the entries of `batch` whose ids are in `done`; the others are held back (see take). Returns how many were marked. */
+  settle(batch: PendingBatch, done: ReadonlySet<string>): Promise<number>;
+  /** How many entries are pending now (for status and progress), or undefined when that is costly. */
+  count(): Promise<number | undefined>;
+}
+
+export interface PendingBatch {
+  readonly keys: readonly ParsedKey[];
+  /** The source's own record of what it handed out (versions of the rows, queue ids). */
+  readonly taken: unknown;
 }
 
 /** A target of documents that enforces versions itself. */
@@ -114,9 +142,9 @@ export interface TargetEntry {
 /** A target that can summarise and list its documents by token span (for verify). */
 export interface InspectableTarget {
   /** Count and sum of version hashes per span, of documents whose token lies in it. */
-  summarise(spans: readonly TokenSpan[], options: { sinceVersion?: number }): Promise<{ count: number; sum: number }[]>;
+  summarise(spans: readonly SourceSpan[], options: { sinceVersion?: number }): Promise<{ count: number; sum: number }[]>;
   /** The documents of one span. */
-  list(span: TokenSpan, options: { sinceVersion?: number; withSource?: boolean }): AsyncIterable<readonly TargetEntry[]>;
+  list(span: SourceSpan, options: { sinceVersion?: number; withSource?: boolean }): AsyncIterable<readonly TargetEntry[]>;
   /** Documents without cesync's token (written by something else). */
   listUntracked(options: { withSource?: boolean }): AsyncIterable<readonly TargetEntry[]>;
   /** Whether the target exists at all. */
@@ -172,7 +200,7 @@ export interface VerifySummary {
   readonly counts: Readonly<Record<'missing' | 'orphan' | 'stale' | 'different', number>>;
   /** Spans compared, and those with differences (token bounds and how many). */
   readonly spans: number;
-  readonly driftSpans: readonly (TokenSpan & { readonly differences: number })[];
+  readonly driftSpans: readonly (SourceSpan & { readonly differences: number })[];
   readonly durationMs: number;
 }
 

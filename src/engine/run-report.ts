@@ -27,7 +27,7 @@ export interface RunCounters {
   duplicates: number;
 }
 
-export type RunMode = 'full' | 'ids' | 'retry' | 'repair' | 'incremental';
+export type RunMode = 'full' | 'ids' | 'retry' | 'repair' | 'incremental' | 'pending';
 
 export interface RunReport extends RunCounters {
   readonly pipeline: string;

@@ -19,7 +19,7 @@
  *
  * An interrupted verify throws INTERRUPTED: a partial comparison never reports anything.
  */
-import type { InspectableTarget, ParsedKey, RecordSource, TargetEntry, TokenSpan, VerifySummary } from './ports.js';
+import type { InspectableTarget, ParsedKey, RecordSource, TargetEntry, SourceSpan, VerifySummary } from './ports.js';
 import type { SourceRecord } from './record.js';
 import { throwIfInterrupted } from './interrupt.js';
 import { digestOfRecord } from './planner.js';
@@ -54,7 +54,7 @@ export function verifySummary(r: VerifyReport): VerifySummary {
   };
 }
 
-export interface DriftSpan extends TokenSpan {
+export interface DriftSpan extends SourceSpan {
   readonly differences: number;
 }
 

@@ -1,7 +1,8 @@
 /**
- * Health of the two stores, by the cheapest query each answers: `SELECT release_version FROM
- * system.local` for Cassandra, cluster health for Elasticsearch (a red cluster still answers,
- * so it counts as up: the question is whether cesync can talk to it).
+ * Health of the configured stores, by the cheapest query each answers: `SELECT release_version
+ * FROM system.local` for Cassandra, `SELECT 1` for PostgreSQL, cluster health for Elasticsearch
+ * (a red cluster still answers, so it counts as up: the question is whether cesync can talk to
+ * it). A store the configuration does not use is not probed and not named in the answer.
  */
 import type { Stores } from '../sync/stores.js';
 
@@ -9,7 +10,8 @@ export type StoreState = 'up' | 'down';
 
 export interface StoreHealth {
   readonly status: 'ok' | 'unavailable';
-  readonly cassandra: StoreState;
+  readonly cassandra?: StoreState;
+  readonly postgres?: StoreState;
   readonly elasticsearch: StoreState;
 }
 
@@ -17,23 +19,24 @@ export interface HealthProbeOptions {
   /** Per store, milliseconds. */
   readonly timeoutMs: number;
   /** Told why a store is down (the answer itself says only up/down). */
-  readonly onDown?: (store: 'cassandra' | 'elasticsearch', cause: unknown) => void;
+  readonly onDown?: (store: StoreName, cause: unknown) => void;
 }
 
-export async function probeStores(stores: Pick<Stores, 'cassandra' | 'elasticsearch'>, options: HealthProbeOptions): Promise<StoreHealth> {
+type StoreName = 'cassandra' | 'postgres' | 'elasticsearch';
+
+export async function probeStores(stores: Pick<Stores, 'cassandra' | 'postgres' | 'elasticsearch'>, options: HealthProbeOptions): Promise<StoreHealth> {
   const { timeoutMs } = options;
-  const [cassandra, elasticsearch] = await Promise.all([
-    probe('cassandra', options, () =>
-      stores.cassandra.execute('SELECT release_version FROM system.local', [], { readTimeout: timeoutMs, isIdempotent: true }),
-    ),
-    probe('elasticsearch', options, () =>
-      stores.elasticsearch.cluster.health({}, { requestTimeout: timeoutMs, maxRetries: 0 }),
-    ),
+  const { cassandra: c, postgres: pg } = stores;
+  const [cassandra, postgres, elasticsearch] = await Promise.all([
+    c ? probe('cassandra', options, () => c.execute('SELECT release_version FROM system.local', [], { readTimeout: timeoutMs, isIdempotent: true })) : undefined,
+    pg ? probe('postgres', options, () => pg.query('SELECT 1')) : undefined,
+    probe('elasticsearch', options, () => stores.elasticsearch.cluster.health({}, { requestTimeout: timeoutMs, maxRetries: 0 })),
   ]);
-  return { status: cassandra === 'up' && elasticsearch === 'up' ? 'ok' : 'unavailable', cassandra, elasticsearch };
+  const up = [cassandra, postgres, elasticsearch].every((s) => s === undefined || s === 'up');
+  return { status: up ? 'ok' : 'unavailable', ...(cassandra ? { cassandra } : {}), ...(postgres ? { postgres } : {}), elasticsearch };
 }
 
-async function probe(store: 'cassandra' | 'elasticsearch', options: HealthProbeOptions, query: () => Promise<unknown>): Promise<StoreState> {
+async function probe(store: StoreName, options: HealthProbeOptions, query: () => Promise<unknown>): Promise<StoreState> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`no answer within ${options.timeoutMs} ms`)), options.timeoutMs);

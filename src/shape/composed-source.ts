@@ -24,7 +24,7 @@
  *   the document with the next change of any of its parts, or by verify and repair.
  */
 import { createHash } from 'node:crypto';
-import type { ParsedKey, RecordSource, TokenSpan, VersionBatch, VersionEntry, Watermark } from '../engine/ports.js';
+import type { ParsedKey, RecordSource, SourceSpan, VersionBatch, VersionEntry, Watermark } from '../engine/ports.js';
 import type { SourceBatch, SourceRecord } from '../engine/record.js';
 
 /** A table read by the texts of some of its key columns (as `RecordSource.idParts` gives them). */
@@ -254,7 +254,7 @@ export function composedSource(source: RecordSource, nestings: readonly Nesting[
     spans: () => source.spans(),
     scan: (spans, options) => composeAll(source.scan(spans, options), options.signal, false),
     // A document's version depends on its parts: read whole (verify reads what it compares).
-    scanVersions: (spans: readonly TokenSpan[], options) => versionsOf(composeAll(source.scan(spans.map((s) => ({ ...s, done: false })), options), options.signal, false)),
+    scanVersions: (spans: readonly SourceSpan[], options) => versionsOf(composeAll(source.scan(spans.map((s) => ({ ...s, done: false })), options), options.signal, false)),
     keyColumns: () => source.keyColumns(),
     parseKey: (p) => source.parseKey(p),
     idParts: (id) => source.idParts(id),

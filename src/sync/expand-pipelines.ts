@@ -15,7 +15,7 @@ import { normaliseIdentifier } from '../cassandra/table-schema.js';
 import { cassandraError } from '../cassandra/client.js';
 import type { ByTableConfig, Config, PipelineConfig, TablesConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
-import type { Stores } from './stores.js';
+import { cassandraOf, type Stores } from './stores.js';
 
 /** A configuration whose `tables` entries are replaced by one pipeline per table. */
 export type ExpandedConfig = Readonly<Config> & {
@@ -56,12 +56,12 @@ export async function expandPipelines(config: Readonly<Config>, stores: Pick<Sto
 /** The table names of a keyspace (sorted), or undefined when there is no such keyspace. */
 async function tablesOf(stores: Pick<Stores, 'cassandra' | 'cassandraWhere'>, keyspace: string): Promise<readonly string[] | undefined> {
   try {
-    const ks = await stores.cassandra.execute('SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?', [keyspace], { prepare: true });
+    const ks = await cassandraOf(stores).execute('SELECT keyspace_name FROM system_schema.keyspaces WHERE keyspace_name = ?', [keyspace], { prepare: true });
     if (ks.rowLength === 0) return undefined;
     const names: string[] = [];
     let pageState: string | undefined;
     do {
-      const rs = await stores.cassandra.execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [keyspace], { prepare: true, fetchSize: 1000, pageState });
+      const rs = await cassandraOf(stores).execute('SELECT table_name FROM system_schema.tables WHERE keyspace_name = ?', [keyspace], { prepare: true, fetchSize: 1000, pageState });
       for (const row of rs.rows) names.push(row['table_name'] as string);
       pageState = rs.pageState ?? undefined;
     } while (pageState);
@@ -74,7 +74,7 @@ async function tablesOf(stores: Pick<Stores, 'cassandra' | 'cassandraWhere'>, ke
 /** " (keyspaces: a, b)": the keyspaces that are not Cassandra's own, for the error of a missing one. */
 async function keyspaceList(stores: Pick<Stores, 'cassandra' | 'cassandraWhere'>): Promise<string> {
   try {
-    const rs = await stores.cassandra.execute('SELECT keyspace_name FROM system_schema.keyspaces', [], { prepare: true });
+    const rs = await cassandraOf(stores).execute('SELECT keyspace_name FROM system_schema.keyspaces', [], { prepare: true });
     const names = rs.rows.map((r) => r['keyspace_name'] as string).filter((k) => k !== 'system' && !k.startsWith('system_')).sort(byName);
     return names.length > 0 ? ` (keyspaces: ${names.join(', ')})` : ' (there is no keyspace but the system ones)';
   } catch {

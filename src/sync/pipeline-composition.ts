@@ -15,7 +15,7 @@ import type { FieldDescription, FieldType } from '../engine/field-schema.js';
 import { CesyncError } from '../errors.js';
 import type { Lookup, Nesting, RelatedTable } from '../shape/composed-source.js';
 import { columnNames, openShape } from './pipeline-shape.js';
-import type { Stores } from './stores.js';
+import { cassandraOf, type Stores } from './stores.js';
 
 export interface Composition {
   readonly nestings: Nesting[];
@@ -211,7 +211,7 @@ function checkWhereValue(column: ColumnSchema, value: unknown, at: string): void
 
 async function tableSchema(stores: Stores, keyspace: string, table: string): Promise<TableSchema> {
   try {
-    return await loadTableSchema(stores.cassandra, keyspace, table);
+    return await loadTableSchema(cassandraOf(stores), keyspace, table);
   } catch (e) {
     throw e instanceof CesyncError ? e : cassandraError(e, stores.cassandraWhere);
   }
@@ -219,7 +219,7 @@ async function tableSchema(stores: Stores, keyspace: string, table: string): Pro
 
 /** A related table as a source: read as the pipeline reads its own (write times as versions). */
 function openSource(stores: Stores, pipeline: PipelineConfig, schema: TableSchema): CassandraTableSource {
-  return new CassandraTableSource(stores.cassandra, schema, {
+  return new CassandraTableSource(cassandraOf(stores), schema, {
     pageSize: pipeline.pageSize,
     splits: pipeline.splits,
     rangesInFlight: pipeline.rangesInFlight,

@@ -1,21 +1,29 @@
 /**
- * The stores of one configuration, connected once and shared by its pipelines. Connecting
- * checks reachability and credentials up front, so a bad host or password fails before any
- * pipeline starts, with a coded error.
+ * The stores of one configuration, connected once and shared by its pipelines. Only the stores
+ * the configuration uses are connected (Cassandra when a pipeline reads it or the state is kept
+ * there, PostgreSQL likewise). Connecting checks reachability and credentials up front, so a bad
+ * host or password fails before any pipeline starts, with a coded error.
  */
-import type { Config } from '../config/schema.js';
+import { stateStoreKind, type Config } from '../config/schema.js';
 import type { StateStore } from '../engine/ports.js';
 import { CassandraStateStore } from '../state/cassandra-state-store.js';
 import { FileStateStore } from '../state/file-state-store.js';
+import { PostgresStateStore } from '../state/postgres-state-store.js';
 import { connectCassandra, consistencyOf, createCassandraClient, type CassandraClient } from '../cassandra/client.js';
+import { connectPostgres, createPostgresPool, describePostgres, type PostgresPool } from '../postgres/client.js';
 import { createElasticsearchClient, describeNode, elasticsearchError, type ElasticsearchClient } from '../elasticsearch/client.js';
+import { CesyncError } from '../errors.js';
 
 export interface Stores {
-  readonly cassandra: CassandraClient;
+  /** The Cassandra cluster, when the configuration uses one (see cassandraOf). */
+  readonly cassandra?: CassandraClient;
+  /** The PostgreSQL pool, when the configuration uses one (see postgresOf). */
+  readonly postgres?: PostgresPool;
   /** Pipeline progress (created on first use). */
   readonly state: StateStore;
   readonly elasticsearch: ElasticsearchClient;
   readonly cassandraWhere: string;
+  readonly postgresWhere: string;
   readonly elasticsearchWhere: string;
   /** The driver's consistency for reads and writes that decide or persist (cassandra.decisionConsistency). */
   readonly decisionConsistency: number;
@@ -24,16 +32,37 @@ export interface Stores {
   close(): Promise<void>;
 }
 
+/** The Cassandra client of a configuration that has Cassandra pipelines. */
+export function cassandraOf(stores: Pick<Stores, 'cassandra'>): CassandraClient {
+  if (!stores.cassandra) throw new CesyncError('USAGE', 'this configuration has no Cassandra pipeline and keeps no state in Cassandra: no Cassandra cluster is connected');
+  return stores.cassandra;
+}
+
+/** The PostgreSQL pool of a configuration that has PostgreSQL pipelines. */
+export function postgresOf(stores: Pick<Stores, 'postgres'>): PostgresPool {
+  if (!stores.postgres) throw new CesyncError('USAGE', 'this configuration has no postgres section: no PostgreSQL server is connected');
+  return stores.postgres;
+}
+
 export async function connectStores(config: Readonly<Config>): Promise<Stores> {
+  const stateKind = stateStoreKind(config);
+  const useCassandra = stateKind === 'cassandra' || config.pipelines.some((p) => p.source === 'cassandra');
+  const usePostgres = config.postgres !== undefined && (stateKind === 'postgres' || config.pipelines.some((p) => p.source === 'postgres'));
   const cassandraWhere = config.cassandra.contactPoints.join(',');
+  const postgresWhere = config.postgres ? describePostgres(config.postgres) : '';
   const elasticsearchWhere = describeNode(config.elasticsearch);
-  const cassandra = createCassandraClient(config.cassandra);
+  const cassandra = useCassandra ? createCassandraClient(config.cassandra) : undefined;
+  const postgres = usePostgres ? createPostgresPool(config.postgres!) : undefined;
+  // A pool's idle connection that the server drops must not end the process: the next query
+  // reports the failure with a coded error.
+  postgres?.on('error', () => undefined);
   const elasticsearch = createElasticsearchClient(config.elasticsearch);
   const close = async () => {
-    await Promise.allSettled([cassandra.shutdown(), elasticsearch.close()]);
+    await Promise.allSettled([cassandra?.shutdown(), postgres?.end(), elasticsearch.close()]);
   };
   try {
-    await connectCassandra(cassandra, cassandraWhere);
+    if (cassandra) await connectCassandra(cassandra, cassandraWhere);
+    if (postgres) await connectPostgres(postgres, postgresWhere);
     try {
       // `GET /` is not served by every distribution; cluster health is.
       await elasticsearch.cluster.health({ timeout: '10s' }, { maxRetries: 1, requestTimeout: 15_000 });
@@ -44,22 +73,27 @@ export async function connectStores(config: Readonly<Config>): Promise<Stores> {
     await close();
     throw e;
   }
+  const decisionConsistency = consistencyOf(config.cassandra.decisionConsistency);
   const state: StateStore =
-    config.state.store === 'file'
+    stateKind === 'file'
       ? new FileStateStore(config.state.path)
-      : new CassandraStateStore(cassandra, {
-          keyspace: config.state.keyspace,
-          replication: config.state.replication,
-          where: cassandraWhere,
-          consistency: consistencyOf(config.cassandra.decisionConsistency),
-        });
+      : stateKind === 'postgres'
+        ? new PostgresStateStore(postgres!, { schema: config.state.keyspace, where: postgresWhere })
+        : new CassandraStateStore(cassandra!, {
+            keyspace: config.state.keyspace,
+            replication: config.state.replication,
+            where: cassandraWhere,
+            consistency: decisionConsistency,
+          });
   return {
-    cassandra,
+    ...(cassandra ? { cassandra } : {}),
+    ...(postgres ? { postgres } : {}),
     elasticsearch,
     state,
     cassandraWhere,
+    postgresWhere,
     elasticsearchWhere,
-    decisionConsistency: consistencyOf(config.cassandra.decisionConsistency),
+    decisionConsistency,
     elasticsearchRetries: config.elasticsearch.maxRetries,
     close: async () => {
       await state.close();

@@ -1,6 +1,6 @@
 /**
- * Syncs of one configured pipeline: wires the Cassandra table source and the Elasticsearch index
- * sink into the engine. Everything store-specific is decided here, once per run.
+ * Syncs of one configured pipeline: wires its table source (Cassandra or PostgreSQL) and the
+ * Elasticsearch index sink into the engine. Everything store-specific is decided here, once per run.
  */
 import type { PipelineConfig } from '../config/schema.js';
 import { cassandraError } from '../cassandra/client.js';
@@ -28,6 +28,10 @@ import { shapedSource } from '../shape/shaped-source.js';
 import { columnNames, openShape } from './pipeline-shape.js';
 import { openComposition } from './pipeline-composition.js';
 import { composedSource } from '../shape/composed-source.js';
+import type { FieldDescription } from '../engine/field-schema.js';
+import { pendingSync } from '../engine/pending-sync.js';
+import { openPostgresTable, type OpenedPostgresTable } from './postgres-pipeline.js';
+import { cassandraOf } from './stores.js';
 
 export interface PipelineRunOptions {
   readonly failures: FailureSink;
@@ -48,8 +52,10 @@ export interface PipelineRunOptions {
 export interface OpenedPipeline {
   /** The table as read: documents shaped as the pipeline declares (what every sync writes). */
   readonly source: RecordSource;
-  /** The table itself (its schema, its change index). */
-  readonly table: CassandraTableSource;
+  /** The Cassandra table itself (its schema, its change index), for a Cassandra pipeline. */
+  readonly table?: CassandraTableSource;
+  /** The PostgreSQL table itself (pending rows, open transactions), for a PostgreSQL pipeline. */
+  readonly postgres?: OpenedPostgresTable;
   readonly sink: ElasticsearchIndexSink;
 }
 
@@ -58,16 +64,33 @@ export interface OpenedPipeline {
  * is told of the sink's bulk requests and of whole requests sent again.
  */
 export async function openPipeline(stores: Stores, pipeline: PipelineConfig, observer?: RunObserver): Promise<OpenedPipeline> {
+  const opened = pipeline.source === 'postgres' ? await openPostgres(stores, pipeline) : await openCassandra(stores, pipeline);
+  const sink = new ElasticsearchIndexSink(stores.elasticsearch, {
+    index: pipeline.index,
+    mapping: indexMapping(opened.fields, META_FIELD, opened.where),
+    settings: pipeline.indexSettings,
+    metaField: META_FIELD,
+    bulk: pipeline.bulk,
+    bulkRetry: { retries: stores.elasticsearchRetries },
+    where: stores.elasticsearchWhere,
+    observer,
+  });
+  return { ...opened, sink };
+}
+
+type OpenedSource = Omit<OpenedPipeline, 'sink'> & { readonly fields: FieldDescription[]; readonly where: string };
+
+async function openCassandra(stores: Stores, pipeline: PipelineConfig): Promise<OpenedSource> {
   let schema;
   try {
-    schema = mapFields(await loadTableSchema(stores.cassandra, pipeline.keyspace, pipeline.table), columnNames(pipeline));
+    schema = mapFields(await loadTableSchema(cassandraOf(stores), pipeline.keyspace, pipeline.table), columnNames(pipeline));
   } catch (e) {
     throw e instanceof CesyncError ? e : cassandraError(e, stores.cassandraWhere);
   }
   const where = `${schema.keyspace}.${schema.table}`;
   const shaping = await openShape(pipeline, fieldDescriptions(schema), where);
   const composition = pipeline.nest.length > 0 || pipeline.lookups.length > 0 ? await openComposition(stores, pipeline, schema, shaping.fields) : undefined;
-  const table = new CassandraTableSource(stores.cassandra, schema, {
+  const table = new CassandraTableSource(cassandraOf(stores), schema, {
     pageSize: pipeline.pageSize,
     splits: pipeline.splits,
     rangesInFlight: pipeline.rangesInFlight,
@@ -77,22 +100,21 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig, obs
     changeColumn: pipeline.changeColumn,
     keyReadConsistency: stores.decisionConsistency,
   });
-  const sink = new ElasticsearchIndexSink(stores.elasticsearch, {
-    index: pipeline.index,
-    mapping: indexMapping([...shaping.fields, ...(composition?.fields ?? [])], META_FIELD, where),
-    settings: pipeline.indexSettings,
-    metaField: META_FIELD,
-    bulk: pipeline.bulk,
-    bulkRetry: { retries: stores.elasticsearchRetries },
-    where: stores.elasticsearchWhere,
-    observer,
-  });
   // The row's own fields shaped, then rows of other tables nested, then the user's module.
   let source: RecordSource = table;
   if (shaping.fieldShape) source = shapedSource(source, shaping.fieldShape);
   if (composition) source = composedSource(source, composition.nestings, composition.lookups);
   if (shaping.moduleShape) source = shapedSource(source, shaping.moduleShape);
-  return { source, table, sink };
+  return { source, table, fields: [...shaping.fields, ...(composition?.fields ?? [])], where };
+}
+
+async function openPostgres(stores: Stores, pipeline: PipelineConfig): Promise<OpenedSource> {
+  const postgres = await openPostgresTable(stores, pipeline);
+  const shaping = await openShape(pipeline, postgres.fields, postgres.where);
+  let source: RecordSource = postgres.table;
+  if (shaping.fieldShape) source = shapedSource(source, shaping.fieldShape);
+  if (shaping.moduleShape) source = shapedSource(source, shaping.moduleShape);
+  return { source, postgres, fields: shaping.fields, where: postgres.where };
 }
 
 /** Full sync (resumes saved progress unless `restart`). */
@@ -137,17 +159,30 @@ export async function syncPipelineIncremental(
   stores: Stores,
   pipeline: PipelineConfig,
   start: IncrementalStart,
-  options: PipelineRunOptions & { readonly createIndex?: boolean; readonly now?: number },
+  options: PipelineRunOptions & { readonly createIndex?: boolean; readonly createQueue?: boolean; readonly now?: number },
 ): Promise<IncrementalReport | RunReport> {
   const opened = await openPipeline(stores, pipeline, options.observer);
-  if (options.createIndex) await opened.table.createChangeIndex();
+  if (options.createIndex) await (opened.table ?? opened.postgres!.table).createChangeIndex();
+  if (options.createQueue) {
+    if (!opened.postgres?.createQueue) throw new CesyncError('USAGE', `${pipeline.name}: --create-queue goes with a PostgreSQL pipeline whose pending names a queue table`);
+    await opened.postgres.createQueue();
+  }
+  const deps = { source: opened.source, sink: opened.sink, failures: observedFailures(options.failures, options.observer), onProgress: options.onProgress, observer: options.observer };
+  const pending = opened.postgres?.pending;
+  if (pending && 'last' in start) {
+    // Pending rows (a flag, a queue) are what changed: index them, then mark them done.
+    return pendingSync(
+      { ...deps, pending },
+      { pipeline: pipeline.name, index: pipeline.index, batchSize: pipeline.pending!.batchSize, dryRun: options.dryRun, planPath: options.planPath, throttle: options.throttle ?? pipeline.throttle, failureLedgerPath: options.failureLedgerPath, signal: options.signal },
+    );
+  }
   if ('last' in start && !(await stores.state.loadWatermark(pipeline.name, 'to-elasticsearch'))) {
     return fullSyncOpened(stores, opened, pipeline, options);
   }
   return incrementalSync(
-    { source: opened.source, sink: opened.sink, failures: observedFailures(options.failures, options.observer), onProgress: options.onProgress, observer: options.observer, state: stores.state },
+    { ...deps, state: stores.state },
     {
-      ...(await windowOf(stores, pipeline, 'to-elasticsearch', start, options.now)),
+      ...(await windowOf(stores, pipeline, 'to-elasticsearch', start, options.now, opened.postgres?.table)),
       dryRun: options.dryRun,
       planPath: options.planPath,
       throttle: options.throttle ?? pipeline.throttle,
@@ -168,8 +203,12 @@ async function windowOf(
   direction: Direction,
   start: IncrementalStart | { readonly all: true },
   nowMs = Date.now(),
+  writes?: { openWritesSince(): Promise<number | undefined> },
 ): Promise<WindowRunOptions> {
-  const upper = (nowMs - pipeline.incremental.safetyLagMs) * 1000;
+  // Never past the start of a transaction still writing (PostgreSQL commits out of order: its
+  // rows carry versions from its start, and appear only at its commit).
+  const open = await writes?.openWritesSince();
+  const upper = Math.min((nowMs - pipeline.incremental.safetyLagMs) * 1000, open !== undefined ? open - 1 : Infinity);
   const from = 'last' in start ? ((await stores.state.loadWatermark(pipeline.name, direction)) ?? START) : 'all' in start ? START : { version: start.from, id: '' };
   return {
     pipeline: pipeline.name,
@@ -198,7 +237,8 @@ export async function syncPipelineToCassandra(
     versionField: pipeline.elasticsearchVersionField,
     where: stores.elasticsearchWhere,
   });
-  const rows = new CassandraTableWriter(stores.cassandra, opened.table.schema, { where: stores.cassandraWhere, consistency: stores.decisionConsistency });
+  if (!opened.table) throw new CesyncError('USAGE', `${pipeline.name}: the way back writes into Cassandra tables only`);
+  const rows = new CassandraTableWriter(cassandraOf(stores), opened.table.schema, { where: stores.cassandraWhere, consistency: stores.decisionConsistency });
   return reverseSync(
     { feed, rows, failures: observedFailures(options.failures, options.observer), observer: options.observer, state: stores.state },
     { ...(await windowOf(stores, pipeline, 'to-cassandra', start, options.now)), failureLedgerPath: options.failureLedgerPath, signal: options.signal },

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client as EsClient } from '@elastic/elasticsearch';
 import cassandra from 'cassandra-driver';
+import pg from 'pg';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
@@ -25,6 +26,12 @@ export function cassandraClient(): cassandra.Client {
 
 export function esClient(): EsClient {
   return new EsClient({ node: endpoints().elasticsearch.node });
+}
+
+/** A pool of the project's role on the machine's PostgreSQL (the caller ends it). */
+export function pgPool(): pg.Pool {
+  const e = endpoints().postgres;
+  return new pg.Pool({ host: e.host, port: e.port, database: e.database, user: e.user, password: e.password });
 }
 
 /** The raw configuration document (as a user would write it) for some pipelines. */

@@ -2,7 +2,7 @@ import cassandra from 'cassandra-driver';
 import { describe, expect, it } from 'vitest';
 import type { CassandraClient } from '../../src/cassandra/client.js';
 import { T, type CqlType } from '../../src/cassandra/cql-type.js';
-import { compileDocumentId, splitDelimitedId, splitJsonId } from '../../src/cassandra/document-id.js';
+import { compileDocumentId, splitDelimitedId, splitJsonId } from '../../src/engine/document-id.js';
 import type { ColumnSchema, TableSchema } from '../../src/cassandra/table-schema.js';
 import { CassandraTableSource } from '../../src/cassandra/table-source.js';
 import { compileConverter } from '../../src/cassandra/value-converter.js';

@@ -52,6 +52,7 @@ interface SyncFlags extends MetricsFlags {
   from?: string;
   to?: string;
   createIndex?: boolean;
+  createQueue?: boolean;
   direction?: 'to-elasticsearch' | 'to-cassandra';
   report?: string;
   json?: boolean;
@@ -91,7 +92,8 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     .option('--from <time>', 'incremental: rows changed after this time (with --to; the watermark is left alone)')
     .option('--to <time>', 'incremental: ... and at most this time (default: now minus the safety lag)')
     .addOption(new Option('--direction <direction>', "only this direction of the pipeline (default: the pipeline's direction)").choices(['to-elasticsearch', 'to-cassandra']))
-    .option('--create-index', "create the Storage-Attached Index on the pipeline's changeColumn first (it costs writes; asked for, never implied)")
+    .option('--create-index', "create the index on the pipeline's change column first (Cassandra: a Storage-Attached Index; PostgreSQL: a btree); it costs writes, so it is asked for, never implied")
+    .option('--create-queue', 'PostgreSQL, pending.queue: create the queue table and the triggers that fill it with the keys of inserted, updated and deleted rows (with --since last)')
     .option('--report <file>', 'write the run report as JSON to this file')
     .option('--json', 'print the run report as JSON on stdout instead of a summary')
     .option('-q, --quiet', 'no progress bar')
@@ -196,7 +198,7 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
                 });
               }
               return start
-                ? syncPipelineIncremental(stores, pipeline, start, { ...common, createIndex: flags.createIndex, now: nowMs })
+                ? syncPipelineIncremental(stores, pipeline, start, { ...common, createIndex: flags.createIndex, createQueue: flags.createQueue, now: nowMs })
                 : syncPipeline(stores, pipeline, { ...common, restart: flags.restart });
             });
           } finally {

@@ -1,0 +1,268 @@
+/**
+ * What a PostgreSQL pipeline marks as pending (ports.ts PendingSource), done right: marked done
+ * only after the index acknowledged the row, and only when the row did not change meanwhile.
+ *
+ * - Flag (`pending: { flag }`, seed 002's `marked_by_logstash`): a row whose flag is false is
+ *   pending. Taken with its `xmin` (the transaction that wrote this version of the row: any
+ *   update makes a new one); once its document is acknowledged the flag is set true by
+ *   `UPDATE ... WHERE key = k AND xmin = x AND flag = false`, so a row updated after it was taken
+ *   stays pending and is synced again. Re-syncing a row is the runbook's own
+ *   `UPDATE ... SET flag = false`.
+ * - Queue (`pending: { queue }`, CCD's newer design, or the one `--create-queue` makes): a table
+ *   of keys in id order. Entries are deleted by their ids once their rows' documents are
+ *   acknowledged; a change made meanwhile adds a new entry, which stays. Because cesync reads the
+ *   row itself, a queued key without a row deletes its document: a trigger that queues deletes
+ *   (as `--create-queue` installs) carries deletes to the index.
+ */
+import type { ParsedKey, PendingBatch, PendingSource, RecordSource } from '../engine/ports.js';
+import { throwIfInterrupted } from '../engine/interrupt.js';
+import { CesyncError } from '../errors.js';
+import { postgresError, quoteIdent, type PostgresPool } from './client.js';
+import { loadPgTableSchema, type PgColumn, type PgTableSchema } from './table-schema.js';
+
+interface Options {
+  readonly where: string;
+}
+
+/** Parses the key texts of a row into a key of the source, or undefined when they form none. */
+function keyOf(source: Pick<RecordSource, 'parseKey'>, texts: readonly (string | null)[]): ParsedKey | undefined {
+  if (texts.some((t) => t === null)) return undefined;
+  const k = source.parseKey(texts as string[]);
+  return 'error' in k ? undefined : k;
+}
+
+const run = async (pool: PostgresPool, where: string, sql: string, params: unknown[]) => {
+  try {
+    return (await pool.query(sql, params)).rows as Record<string, string | null>[];
+  } catch (cause) {
+    throw postgresError(cause, where);
+  }
+};
+
+export class FlagPending implements PendingSource {
+  private readonly keys: readonly PgColumn[];
+  private readonly table: string;
+  private readonly flag: string;
+  private cursor: (string | null)[] | undefined;
+  /** Rows whose sync failed in this process, by id, at the xmin they failed at. */
+  private readonly held = new Map<string, string>();
+
+  private readonly pool: PostgresPool;
+  private readonly source: Pick<RecordSource, 'parseKey'>;
+  private readonly options: Options;
+
+  constructor(pool: PostgresPool, source: Pick<RecordSource, 'parseKey'>, schema: PgTableSchema, flag: string, options: Options) {
+    this.pool = pool;
+    this.source = source;
+    this.options = options;
+    const col = schema.columns.find((c) => c.name === flag);
+    const where = `${schema.schema}.${schema.table}`;
+    if (!col) throw new CesyncError('SCHEMA_MISMATCH', `pending.flag: ${flag} is not a column of ${where} (or is left out by fields)`);
+    if (col.type.name !== 'bool' || col.type.array) throw new CesyncError('SCHEMA_MISMATCH', `pending.flag: ${flag} of ${where} is ${col.type.sql}; it must be a boolean (false: to be indexed)`);
+    this.keys = schema.keyColumns.map((k) => schema.columns.find((c) => c.name === k)!);
+    this.table = `${quoteIdent(schema.schema)}.${quoteIdent(schema.table)}`;
+    this.flag = quoteIdent(flag);
+  }
+
+  async take(max: number, options: { signal?: AbortSignal } = {}): Promise<PendingBatch> {
+    const keyList = this.keys.map((k) => quoteIdent(k.name)).join(', ');
+    const texts = this.keys.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ');
+    const out: ParsedKey[] = [];
+    const taken = new Map<string, string>();
+    // `flag = false` (not IS NOT TRUE): an index on the flag serves it.
+    while (out.length < max) {
+      throwIfInterrupted(options.signal, 'the listing of pending rows');
+      const params: unknown[] = [];
+      let cond = `${this.flag} = false`;
+      if (this.cursor) {
+        params.push(...this.cursor);
+        cond += ` AND (${keyList}) > (${this.keys.map((k, i) => `$${i + 1}::${k.type.sql}`).join(', ')})`;
+      }
+      params.push(max);
+      const rows = await run(this.pool, this.options.where, `SELECT ${texts}, xmin::text AS x FROM ${this.table} WHERE ${cond} ORDER BY ${keyList} LIMIT $${params.length}`, params);
+      if (rows.length === 0) {
+        this.cursor = undefined; // the pass is over: the next take starts from the beginning
+        break;
+      }
+      const last = rows[rows.length - 1]!;
+      this.cursor = this.keys.map((_k, i) => last[`k${i}`] ?? null);
+      for (const r of rows) {
+        const key = keyOf(this.source, this.keys.map((_k, i) => r[`k${i}`] ?? null));
+        if (!key || this.held.get(key.id) === r['x']) continue;
+        this.held.delete(key.id);
+        out.push(key);
+        taken.set(key.id, r['x']!);
+      }
+      if (rows.length < max) {
+        this.cursor = undefined;
+        break;
+      }
+    }
+    return { keys: out, taken };
+  }
+
+  async settle(batch: PendingBatch, done: ReadonlySet<string>): Promise<number> {
+    const taken = batch.taken as Map<string, string>;
+    const ok = batch.keys.filter((k) => done.has(k.id));
+    for (const k of batch.keys) if (!done.has(k.id)) this.held.set(k.id, taken.get(k.id)!);
+    if (ok.length === 0) return 0;
+    const arrays = [...this.keys.map((k, i) => `$${i + 1}::${k.type.sql}[]`), `$${this.keys.length + 1}::text[]`].join(', ');
+    const names = [...this.keys.map((_k, i) => `k${i}`), 'x'];
+    const match = this.keys.map((k, i) => `t.${quoteIdent(k.name)} = u.k${i}`).join(' AND ');
+    const params = [...this.keys.map((_k, i) => ok.map((k) => k.values[i])), ok.map((k) => taken.get(k.id))];
+    const rows = await run(
+      this.pool,
+      this.options.where,
+      `UPDATE ${this.table} AS t SET ${this.flag} = true FROM unnest(${arrays}) AS u(${names.join(', ')}) WHERE ${match} AND t.xmin = u.x::xid AND t.${this.flag} = false RETURNING 1`,
+      params,
+    );
+    return rows.length;
+  }
+
+  async count(): Promise<number | undefined> {
+    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.flag} = false`, []);
+    return Number(rows[0]?.['n'] ?? 0);
+  }
+}
+
+export interface QueueSpec {
+  readonly schema: string;
+  readonly table: string;
+  readonly id: string;
+  /** { tableKeyColumn: queueColumn } */
+  readonly match: Readonly<Record<string, string>>;
+}
+
+export class QueuePending implements PendingSource {
+  private readonly queue: string;
+  private readonly columns: readonly string[];
+  private cursor: string | undefined;
+  /** Queue ids whose sync failed in this process: not taken again by it. */
+  private readonly held = new Set<string>();
+
+  private readonly pool: PostgresPool;
+  private readonly source: Pick<RecordSource, 'parseKey'>;
+  private readonly spec: QueueSpec;
+  private readonly options: Options;
+
+  private constructor(pool: PostgresPool, source: Pick<RecordSource, 'parseKey'>, spec: QueueSpec, keyColumns: readonly string[], options: Options) {
+    this.pool = pool;
+    this.source = source;
+    this.spec = spec;
+    this.options = options;
+    this.queue = `${quoteIdent(spec.schema)}.${quoteIdent(spec.table)}`;
+    this.columns = keyColumns.map((k) => spec.match[k] ?? k);
+  }
+
+  /** Opens the queue, checking that it has the id column and a column for every key column. */
+  static async open(pool: PostgresPool, source: Pick<RecordSource, 'parseKey'>, table: PgTableSchema, spec: QueueSpec, options: Options): Promise<QueuePending> {
+    const q = await loadPgTableSchema(pool, spec.schema, spec.table, options.where).catch((e: unknown) => {
+      if (e instanceof CesyncError && e.code === 'SCHEMA_MISMATCH' && /does not exist/.test(e.message)) {
+        throw new CesyncError('SCHEMA_MISMATCH', `pending.queue: ${spec.schema}.${spec.table} does not exist; create it with cesync sync --since last --create-queue (which also installs the triggers that fill it), or create your own`, { cause: e });
+      }
+      throw e;
+    });
+    const where = `pending.queue ${spec.schema}.${spec.table}`;
+    const id = q.columns.find((c) => c.name === spec.id);
+    if (!id || !['int2', 'int4', 'int8'].includes(id.type.name)) throw new CesyncError('SCHEMA_MISMATCH', `${where}: its id column ${spec.id} must be an integer column (a bigserial) that orders the entries`);
+    for (const k of table.keyColumns) {
+      const c = spec.match[k] ?? k;
+      if (!q.columns.some((x) => x.name === c)) throw new CesyncError('SCHEMA_MISMATCH', `${where}: no column ${c} for the key column ${k} of ${table.schema}.${table.table} (set pending.queue.match: { ${k}: QUEUE_COLUMN })`);
+    }
+    for (const k of Object.keys(spec.match)) if (!table.keyColumns.includes(k)) throw new CesyncError('SCHEMA_MISMATCH', `${where}: match names ${k}, which is not a primary key column of ${table.schema}.${table.table} (${table.keyColumns.join(', ')})`);
+    return new QueuePending(pool, source, spec, table.keyColumns, options);
+  }
+
+  async take(max: number, options: { signal?: AbortSignal } = {}): Promise<PendingBatch> {
+    const id = quoteIdent(this.spec.id);
+    const texts = this.columns.map((c, i) => `${quoteIdent(c)}::text AS k${i}`).join(', ');
+    const keys = new Map<string, ParsedKey>();
+    const ids = new Map<string, string[]>();
+    let seen = 0;
+    while (seen < max) {
+      throwIfInterrupted(options.signal, 'the listing of the queue');
+      const params: unknown[] = this.cursor === undefined ? [max] : [this.cursor, max];
+      const cond = this.cursor === undefined ? '' : `WHERE ${id} > $1::int8`;
+      const rows = await run(this.pool, this.options.where, `SELECT ${id}::text AS q, ${texts} FROM ${this.queue} ${cond} ORDER BY ${id} LIMIT $${params.length}`, params);
+      if (rows.length === 0) {
+        this.cursor = undefined;
+        break;
+      }
+      this.cursor = rows[rows.length - 1]!['q']!;
+      for (const r of rows) {
+        const q = r['q']!;
+        if (this.held.has(q)) continue;
+        seen += 1;
+        const key = keyOf(this.source, this.columns.map((_c, i) => r[`k${i}`] ?? null));
+        if (!key) {
+          this.held.add(q); // names no row this table can have: left for the user to look at
+          continue;
+        }
+        keys.set(key.id, key);
+        ids.set(key.id, [...(ids.get(key.id) ?? []), q]);
+      }
+      if (rows.length < max) {
+        this.cursor = undefined;
+        break;
+      }
+    }
+    return { keys: [...keys.values()], taken: ids };
+  }
+
+  async settle(batch: PendingBatch, done: ReadonlySet<string>): Promise<number> {
+    const ids = batch.taken as Map<string, string[]>;
+    const gone: string[] = [];
+    for (const [k, qs] of ids) {
+      if (done.has(k)) gone.push(...qs);
+      else for (const q of qs) this.held.add(q);
+    }
+    if (gone.length === 0) return 0;
+    const rows = await run(this.pool, this.options.where, `DELETE FROM ${this.queue} WHERE ${quoteIdent(this.spec.id)} = ANY($1::int8[]) RETURNING 1`, [gone]);
+    return rows.length;
+  }
+
+  async count(): Promise<number | undefined> {
+    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.queue}`, []);
+    return Number(rows[0]?.['n'] ?? 0);
+  }
+}
+
+/**
+ * Creates a queue table for `table` and the statement-level triggers that fill it with the keys
+ * of inserted, updated and deleted rows (one INSERT ... SELECT per statement, from its transition
+ * tables, rather than a trigger call per row). Idempotent.
+ */
+export async function createQueue(pool: PostgresPool, table: PgTableSchema, spec: QueueSpec, where: string): Promise<void> {
+  const t = `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
+  const q = `${quoteIdent(spec.schema)}.${quoteIdent(spec.table)}`;
+  const keys = table.keyColumns.map((k) => table.columns.find((c) => c.name === k)!);
+  const qcols = keys.map((k) => quoteIdent(spec.match[k.name] ?? k.name));
+  const kcols = keys.map((k) => quoteIdent(k.name));
+  const fn = (op: string) => `${quoteIdent(table.schema)}.${quoteIdent(`${table.table}_cesync_${op}`.slice(0, 63))}`;
+  const body = (from: string) => `INSERT INTO ${q} (${qcols.join(', ')}) SELECT ${kcols.join(', ')} FROM ${from};`;
+  const statements = [
+    `CREATE TABLE IF NOT EXISTS ${q} (${quoteIdent(spec.id)} bigserial PRIMARY KEY, ${keys.map((k) => `${quoteIdent(spec.match[k.name] ?? k.name)} ${k.type.sql} NOT NULL`).join(', ')}, queued_at timestamptz NOT NULL DEFAULT clock_timestamp())`,
+    ...(['insert', 'update', 'delete'] as const).flatMap((op) => {
+      const ref = op === 'delete' ? 'OLD TABLE AS changed' : op === 'update' ? 'OLD TABLE AS before NEW TABLE AS changed' : 'NEW TABLE AS changed';
+      // An update that changes a key queues the old key too (its document must go).
+      const sql = op === 'update' ? `${body('changed')} ${body(`before WHERE (${kcols.join(', ')}) NOT IN (SELECT ${kcols.join(', ')} FROM changed)`)}` : body('changed');
+      return [
+        `CREATE OR REPLACE FUNCTION ${fn(op)}() RETURNS trigger LANGUAGE plpgsql AS $cesync$ BEGIN ${sql} RETURN NULL; END $cesync$`,
+        `CREATE OR REPLACE TRIGGER ${quoteIdent(`cesync_queue_${op}`)} AFTER ${op.toUpperCase()} ON ${t} REFERENCING ${ref} FOR EACH STATEMENT EXECUTE FUNCTION ${fn(op)}()`,
+      ];
+    }),
+  ];
+  const client = await pool.connect().catch((cause: unknown) => {
+    throw postgresError(cause, where);
+  });
+  try {
+    await client.query('BEGIN');
+    for (const s of statements) await client.query(s);
+    await client.query('COMMIT');
+  } catch (cause) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw postgresError(cause, where);
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * A `source: postgres` pipeline wired to PostgreSQL: its table's schema read and mapped, the
+ * table source, and its pending rows (a flag column or a queue table) when it names them.
+ */
+import type { PipelineConfig } from '../config/schema.js';
+import type { FieldDescription } from '../engine/field-schema.js';
+import type { PendingSource } from '../engine/ports.js';
+import { createQueue, FlagPending, QueuePending, type QueueSpec } from '../postgres/pending.js';
+import { loadPgTableSchema, mapPgFields } from '../postgres/table-schema.js';
+import { PostgresTableSource } from '../postgres/table-source.js';
+import { pgFieldType } from '../postgres/value-converter.js';
+import { columnNames } from './pipeline-shape.js';
+import { postgresOf, type Stores } from './stores.js';
+
+export interface OpenedPostgresTable {
+  readonly table: PostgresTableSource;
+  readonly fields: FieldDescription[];
+  readonly where: string;
+  readonly pending?: PendingSource;
+  /** Creates the queue table and its triggers (pending.queue; --create-queue). */
+  readonly createQueue?: () => Promise<void>;
+}
+
+export async function openPostgresTable(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPostgresTable> {
+  const pool = postgresOf(stores);
+  const raw = await loadPgTableSchema(pool, pipeline.keyspace, pipeline.table, stores.postgresWhere);
+  const schema = mapPgFields(raw, columnNames(pipeline));
+  if (typeof pipeline.version !== 'object') throw new Error('a PostgreSQL pipeline has a version column (checked by the configuration schema)');
+  const table = new PostgresTableSource(pool, schema, {
+    pageSize: pipeline.pageSize,
+    splits: pipeline.splits,
+    rangesInFlight: pipeline.rangesInFlight,
+    version: pipeline.version,
+    changeColumn: pipeline.changeColumn,
+    id: pipeline.id,
+    where: stores.postgresWhere,
+  });
+  await table.load();
+  const fields = schema.columns.map((c) => ({ name: c.field, type: pgFieldType(c.type), key: c.key }));
+  const where = `${schema.schema}.${schema.table}`;
+  const p = pipeline.pending;
+  if (!p) return { table, fields, where };
+  if ('flag' in p) return { table, fields, where, pending: new FlagPending(pool, table, raw, p.flag, { where: stores.postgresWhere }) };
+  const spec: QueueSpec = { schema: p.queue.schema ?? schema.schema, table: p.queue.table, id: p.queue.id, match: p.queue.match ?? {} };
+  let opened: QueuePending | undefined;
+  // The queue is opened when first used, so --create-queue can make it first.
+  const lazy: PendingSource = {
+    take: async (max, o) => (opened ??= await QueuePending.open(pool, table, raw, spec, { where: stores.postgresWhere })).take(max, o),
+    settle: async (batch, done) => (opened ??= await QueuePending.open(pool, table, raw, spec, { where: stores.postgresWhere })).settle(batch, done),
+    count: async () => (opened ??= await QueuePending.open(pool, table, raw, spec, { where: stores.postgresWhere })).count(),
+  };
+  return { table, fields, where, pending: lazy, createQueue: () => createQueue(pool, raw, spec, stores.postgresWhere) };
+}
