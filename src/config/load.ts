@@ -40,7 +40,8 @@ export async function loadConfig(path: string, env: Env, overrides: ConfigOverri
   const lines = new LineCounter();
   try {
     // No pretty errors: they quote the offending source lines, which may hold a literal password.
-    raw = parseYaml(text, { prettyErrors: false, lineCounter: lines });
+    // Merge keys (`<<: *anchor`) let pipelines share settings, as in examples/ccd.yaml.
+    raw = parseYaml(text, { prettyErrors: false, lineCounter: lines, merge: true });
   } catch (cause) {
     throw new CesyncError('CONFIG_INVALID', `${path} is not valid YAML: ${yamlErrorText(cause, text, lines)}`, { cause });
   }

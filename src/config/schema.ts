@@ -248,6 +248,18 @@ const pipelineObject = z
     keyspace: identifier.optional().describe('Cassandra keyspace (source: cassandra).'),
     schema: identifier.optional().describe('PostgreSQL schema (source: postgres; default public).'),
     pending: pendingSchema.optional(),
+    filter: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "PostgreSQL: an SQL condition on the table's columns (e.g. case_type_id = 'Benefit'); only rows that meet it belong to this pipeline and its index " +
+          '(one index per case type from one table). A row that stops meeting it has its document deleted by the next repair or pending sync.',
+      ),
+    alias: z
+      .boolean()
+      .default(false)
+      .describe('index is an alias: when it is missing, cesync creates the index <index>-000001 behind it (with the mapping), as for a later rebuild behind the alias.'),
     table: identifier.optional().describe('Cassandra table (or tables: every table that matches).'),
     tables: tablesSchema.optional(),
     index: z
@@ -281,7 +293,7 @@ const pipelineObject = z
       .min(1)
       .max(100_000)
       .default(64)
-      .describe('Number of token ranges the table is split into (at least one per node range).'),
+      .describe('Number of ranges the table is split into: token ranges in Cassandra (at least one per node range), ranges of the leading key column in PostgreSQL (from its statistics).'),
     rangesInFlight: z.number().int().min(1).max(256).default(2).describe('Token ranges read in parallel.'),
     bulk: z
       .strictObject({
@@ -401,6 +413,7 @@ export const pipelineSchema = pipelineObject
     }
     if (p.keyspace === undefined) return issue(['keyspace'], 'give the keyspace of the table (source: cassandra)');
     if (p.schema !== undefined) issue(['schema'], 'schema names a PostgreSQL schema: give source: postgres, or keyspace for a Cassandra table');
+    if (p.filter !== undefined) issue(['filter'], 'filter (an SQL condition) is for source: postgres');
     if (p.pending !== undefined) issue(['pending'], 'pending (a flag column or a queue table) is for source: postgres; Cassandra pipelines find changes by write time');
     if (p.table === undefined && p.tables === undefined) return issue([], 'give table (one table) or tables (every table of the keyspace that matches a glob)');
     if (p.table !== undefined && p.tables !== undefined) return issue(['tables'], 'give table or tables, not both');
@@ -437,6 +450,9 @@ function postgresIssues(p: z.output<typeof pipelineObject>): [PropertyKey[], str
   if (p.tables !== undefined) out.push([['tables'], 'tables (every table matching a glob) is for Cassandra keyspaces; give each PostgreSQL table its own pipeline']);
   if (p.nest.length > 0) out.push([['nest'], 'nest (composed documents) reads Cassandra tables; it is not available for source: postgres']);
   if (p.lookups.length > 0) out.push([['lookups'], 'lookups read Cassandra tables; they are not available for source: postgres']);
+  if (p.filter !== undefined && p.pending !== undefined && 'queue' in p.pending) {
+    out.push([['filter'], 'a queue table serves one pipeline (each entry is taken and removed by the pipeline that reads it); with filter, use pending: { flag } or no pending']);
+  }
   if (p.direction !== 'to-elasticsearch') out.push([['direction'], 'a PostgreSQL pipeline syncs to Elasticsearch only (direction: to-elasticsearch)']);
   return out;
 }

@@ -15,6 +15,8 @@ export interface IndexSinkOptions {
   /** Mapping used only if the index does not exist yet. */
   readonly mapping: Record<string, unknown>;
   readonly settings?: Record<string, unknown>;
+  /** `index` is an alias: a missing one is created as the index `<index>-000001` behind it. */
+  readonly alias?: boolean;
   readonly metaField: string;
   readonly bulk: { readonly flushBytes: number; readonly flushIntervalMs: number; readonly concurrency: number };
   /** Shown in errors: where Elasticsearch is. */
@@ -78,7 +80,12 @@ export class ElasticsearchIndexSink implements DocumentSink {
             ? { refresh_interval: setting(configured, 'refresh_interval'), number_of_replicas: setting(configured, 'number_of_replicas') }
             : undefined;
           const mappings = pending ? withPendingSettings(this.options.mapping, pending) : this.options.mapping;
-          await this.client.indices.create({ index, mappings, settings: { ...configured, ...load } });
+          await this.client.indices.create({
+            index: this.options.alias ? `${index}-000001` : index,
+            mappings,
+            settings: { ...configured, ...load },
+            ...(this.options.alias ? { aliases: { [index]: { is_write_index: true } } } : {}),
+          });
           this.restore = pending;
           created = true;
         } catch (e) {

@@ -117,7 +117,7 @@ export function summarise(r: RunReport): string {
     const t = (v: number) => (v > 0 ? new Date(Math.floor(v / 1000)).toISOString() : 'the beginning');
     line += `\n  changes after ${t(r.window.from.version)} up to ${t(r.window.to)}, found by ${r.changeDetection === 'scan' ? 'a scan of keys and write times' : 'the change column index'}`;
   }
-  if (r.resumedSpans > 0) line += `\n  resumed: ${r.resumedSpans} of ${r.totalSpans} token ranges were already done`;
+  if (r.resumedSpans > 0) line += `\n  resumed: ${r.resumedSpans} of ${r.totalSpans} ranges were already done`;
   if (r.interrupted) line += '\n  interrupted: progress is saved, the next run resumes';
   for (const p of r.inputProblems.slice(0, 20)) line += `\n  line ${p.line}: ${p.kind} ${JSON.stringify(shorten(p.text))}: ${p.reason}`;
   if (r.inputProblems.length > 20) line += `\n  ... and ${r.inputProblems.length - 20} more (see --report)`;

@@ -170,7 +170,7 @@ export const STATUS_SCRIPT = String.raw`
     if (!g) return null;
     return block('Running full sync', [
       el('progress', { max: g.spansTotal || 1, value: g.spansDone }),
-      el('p', { 'data-field': 'progress' }, g.spansDone + ' / ' + g.spansTotal + ' token ranges done (' + Math.round(g.fraction * 100) + ' %), ETA ' +
+      el('p', { 'data-field': 'progress' }, g.spansDone + ' / ' + g.spansTotal + ' ranges done (' + Math.round(g.fraction * 100) + ' %), ETA ' +
         (g.etaSeconds === null ? 'not known yet' : duration(g.etaSeconds)) + ' (from the rate since it started)'),
     ], true);
   }
@@ -272,7 +272,7 @@ export const STATUS_SCRIPT = String.raw`
     return block('Last verify', [
       el('p', null, [
         el('span', { class: 'badge ' + (v.inSync ? 'in-sync' : 'drift'), 'data-field': 'verify' }, v.inSync ? 'in sync' : counts),
-        ' at ' + when(v.at) + (v.content ? ', content compared' : '') + (v.since ? ', since ' + v.since : '') + '; ' + v.driftSpans.length + ' of ' + v.spans + ' token ranges differ',
+        ' at ' + when(v.at) + (v.content ? ', content compared' : '') + (v.since ? ', since ' + v.since : '') + '; ' + v.driftSpans.length + ' of ' + v.spans + ' ranges differ',
       ]),
       bar,
     ], true);

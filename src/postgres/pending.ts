@@ -22,6 +22,8 @@ import { loadPgTableSchema, type PgColumn, type PgTableSchema } from './table-sc
 
 interface Options {
   readonly where: string;
+  /** The pipeline's `filter` (flag mode): only rows that meet it are its pending rows. */
+  readonly filter?: string;
 }
 
 /** Parses the key texts of a row into a key of the source, or undefined when they form none. */
@@ -73,7 +75,7 @@ export class FlagPending implements PendingSource {
     while (out.length < max) {
       throwIfInterrupted(options.signal, 'the listing of pending rows');
       const params: unknown[] = [];
-      let cond = `${this.flag} = false`;
+      let cond = `${this.flag} = false${this.options.filter ? ` AND (${this.options.filter})` : ''}`;
       if (this.cursor) {
         params.push(...this.cursor);
         cond += ` AND (${keyList}) > (${this.keys.map((k, i) => `$${i + 1}::${k.type.sql}`).join(', ')})`;
@@ -120,7 +122,7 @@ export class FlagPending implements PendingSource {
   }
 
   async count(): Promise<number | undefined> {
-    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.flag} = false`, []);
+    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.flag} = false${this.options.filter ? ` AND (${this.options.filter})` : ''}`, []);
     return Number(rows[0]?.['n'] ?? 0);
   }
 }

@@ -35,6 +35,11 @@ export interface PgSourceOptions {
   readonly where: string;
   /** Keys read by one query (`read`). */
   readonly keysPerRead?: number;
+  /**
+   * An SQL condition on the table's columns (the pipeline's `filter`): only the rows that meet it
+   * are this source's rows, in every read (scans, versions, keys, changes).
+   */
+  readonly filter?: string;
 }
 
 /** Version of a row whose version column is null: such rows are compared by content digest. */
@@ -247,6 +252,7 @@ export class PostgresTableSource implements RecordSource {
         conds.push(`${lead} <= $${params.length}::${leadType}`);
       }
       params.push(this.options.pageSize);
+      if (this.options.filter) conds.push(`(${this.options.filter})`);
       const sql = `${select} WHERE ${conds.join(' AND ')} ORDER BY ${this.keyList} LIMIT $${params.length}`;
       const rows = await this.query(sql, params);
       const last = rows.length < this.options.pageSize;
@@ -293,6 +299,7 @@ export class PostgresTableSource implements RecordSource {
         const values = [change.column.type.sql, ...this.keys.map((k) => k.type.sql)].map((t, i) => `$${i + 3}::${t}`).join(', ');
         cond += ` AND (${tuple}) > (${values})`;
       }
+      if (this.options.filter) cond += ` AND (${this.options.filter})`;
       params.push(this.options.pageSize);
       const rows = await this.query(`${this.selectChanges!} WHERE ${cond} ORDER BY ${col}, ${this.keyList} LIMIT $${params.length}`, params);
       yield rows.map(entryOf);
@@ -353,10 +360,11 @@ export class PostgresTableSource implements RecordSource {
   async *read(keys: readonly ParsedKey[], options: { signal?: AbortSignal }): AsyncGenerator<SourceBatch> {
     const chunk = Math.max(1, this.options.keysPerRead ?? 500);
     const arrays = this.keys.map((k, i) => `$${i + 1}::${k.type.sql}[]`).join(', ');
+    const filter = this.options.filter ? ` AND (${this.options.filter})` : '';
     const sql =
       this.keys.length === 1
-        ? `${this.selectRows} WHERE ${this.keyList} = ANY(${arrays})`
-        : `${this.selectRows} WHERE (${this.keyList}) IN (SELECT * FROM unnest(${arrays}))`;
+        ? `${this.selectRows} WHERE ${this.keyList} = ANY(${arrays})${filter}`
+        : `${this.selectRows} WHERE (${this.keyList}) IN (SELECT * FROM unnest(${arrays}))${filter}`;
     for (let i = 0; i < keys.length; i += chunk) {
       throwIfInterrupted(options.signal, `the read of ${keys.length} keys of ${this.schema.schema}.${this.schema.table}`);
       const part = keys.slice(i, i + chunk);

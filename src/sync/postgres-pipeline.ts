@@ -34,13 +34,14 @@ export async function openPostgresTable(stores: Stores, pipeline: PipelineConfig
     changeColumn: pipeline.changeColumn,
     id: pipeline.id,
     where: stores.postgresWhere,
+    ...(pipeline.filter !== undefined ? { filter: pipeline.filter } : {}),
   });
   await table.load();
   const fields = schema.columns.map((c) => ({ name: c.field, type: pgFieldType(c.type), key: c.key }));
   const where = `${schema.schema}.${schema.table}`;
   const p = pipeline.pending;
   if (!p) return { table, fields, where };
-  if ('flag' in p) return { table, fields, where, pending: new FlagPending(pool, table, raw, p.flag, { where: stores.postgresWhere }) };
+  if ('flag' in p) return { table, fields, where, pending: new FlagPending(pool, table, raw, p.flag, { where: stores.postgresWhere, ...(pipeline.filter !== undefined ? { filter: pipeline.filter } : {}) }) };
   const spec: QueueSpec = { schema: p.queue.schema ?? schema.schema, table: p.queue.table, id: p.queue.id, match: p.queue.match ?? {} };
   let opened: QueuePending | undefined;
   // The queue is opened when first used, so --create-queue can make it first.

@@ -69,6 +69,7 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig, obs
     index: pipeline.index,
     mapping: indexMapping(opened.fields, META_FIELD, opened.where),
     settings: pipeline.indexSettings,
+    alias: pipeline.alias,
     metaField: META_FIELD,
     bulk: pipeline.bulk,
     bulkRetry: { retries: stores.elasticsearchRetries },

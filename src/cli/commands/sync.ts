@@ -72,7 +72,7 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     .summary('sync tables and indices: all rows, given ids, or changes since a time, either way')
     .description(
       'Copy Cassandra tables into Elasticsearch indices, guarded by versions. Without --ids or --ids-file: a full ' +
-        'sync by token ranges that saves its progress and resumes after an interruption. With them: exactly those ' +
+        'sync by ranges of the table (token ranges, key ranges) that saves its progress and resumes after an interruption. With them: exactly those ' +
         'rows. With --since or --from: only rows changed in that window; for pipelines with direction to-cassandra or ' +
         'both, documents changed in the index are also written back as rows USING TIMESTAMP. ' +
         "Each row becomes one document whose _id is its primary key and whose external version is the row's " +
@@ -99,8 +99,8 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
     .option('-q, --quiet', 'no progress bar')
     .option('--failure-ledger <file>', 'NDJSON file for failed documents (default: failureLedger of the config)')
     .option('--page-size <n>', 'rows per CQL page (overrides the config)', positiveInt)
-    .option('--splits <n>', 'token ranges to split the table into (overrides the config)', positiveInt)
-    .option('--ranges-in-flight <n>', 'token ranges read in parallel (overrides the config)', positiveInt)
+    .option('--splits <n>', 'ranges to split the table into: token ranges (Cassandra), key ranges (PostgreSQL); overrides the config', positiveInt)
+    .option('--ranges-in-flight <n>', 'ranges read in parallel (overrides the config)', positiveInt)
     .option('--block-size <n>', 'throttle: pause after every n documents (with --sleep)', positiveInt)
     .option('--sleep <ms>', 'throttle: pause this many milliseconds after each block', nonNegativeInt)
     .option('--rate <docs>', 'throttle: at most this many documents per second', positiveInt)

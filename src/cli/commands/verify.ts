@@ -34,7 +34,7 @@ export function verifyCommand(ctx: CliContext, setExitCode: (code: number) => vo
     .description(
       'Compare each table with its index and report, per class, the exact ids: missing (row, no document), ' +
         'orphan (document, no row), stale (document older than its row) and different (same version, other content; ' +
-        'with --content, or a document newer than its row). Cheap where they agree: token ranges are compared by ' +
+        'with --content, or a document newer than its row). Cheap where they agree: ranges of the table (token ranges, key ranges) are compared by ' +
         'count and hash sums first, and only ranges that differ are read id by id.',
     )
     .option('-p, --pipeline <name...>', 'pipelines to verify (default: all); a tables pipeline by its name (all its tables) or NAME.TABLE (one)')
@@ -195,7 +195,7 @@ function isSyncPlan(text: string): boolean {
 
 export function summariseVerify(r: VerifyReport): string {
   const head = r.inSync ? `${r.pipeline}: in sync` : `${r.pipeline}: ${DRIFT_CLASSES.map((c) => `${c} ${r.counts[c]}`).join(', ')}`;
-  let out = `${head} (${r.spansDiffering}/${r.spans} token ranges read in detail, ${r.rowsScanned} rows scanned, ${Math.round(r.bytesReadFromIndex / 1024)} KiB from the index, ${(r.durationMs / 1000).toFixed(1)}s)`;
+  let out = `${head} (${r.spansDiffering}/${r.spans} ranges read in detail, ${r.rowsScanned} rows scanned, ${Math.round(r.bytesReadFromIndex / 1024)} KiB from the index, ${(r.durationMs / 1000).toFixed(1)}s)`;
   for (const c of DRIFT_CLASSES) if (r.ids[c].length) out += `\n  ${c}: ${r.ids[c].slice(0, 10).join(', ')}${r.ids[c].length > 10 ? ', ...' : ''}`;
   return out;
 }
