@@ -26,12 +26,15 @@ import { measure, type ServerPids } from './measure.ts';
 import { pidListeningOn } from './proc.ts';
 import { summariseProfile, type ProfileSummary } from './profile.ts';
 import { LATENCY_INDEX, measureWatchLatency, type LatencyResult } from './latency.ts';
+import { ensurePostgresData, PG_SCHEMA, PG_TABLE } from './postgres-data.ts';
 import { formatGoals, formatSteps, mb, pct, spread, type Goal, type Spread } from './report.ts';
 
 const SYNC_INDEX = 'cesync_bench_user';
 const CEILING_INDEX = 'cesync_bench_ceiling';
 const PIPELINE = 'bench';
 const COMPOSED_INDEX = 'cesync_bench_user_composed';
+const PG_INDEX = 'cesync_bench_user_pg';
+const PG_PIPELINE = 'postgres';
 const COMPOSED_PIPELINE = 'composed';
 /** The composed pipeline takes the shaping of this file's `user` pipeline. */
 const COMPOSED_EXAMPLE = path.join(repoRoot, 'examples', 'sunbird.yaml');
@@ -49,7 +52,8 @@ const usage = `usage: npm run bench -- [options]
                         (default: none, so cesync's own defaults are measured)
   --ceiling-bulk B,C    flushBytes and concurrency of ceiling 1 (default 5000000,2)
   --node-flag FLAG      flag for the node running cesync, repeatable (e.g. --max-semi-space-size=8)
-  --only STEPS          comma-separated subset of: write,read,sync,composed,rerun,ids,verify,latency
+  --only STEPS          comma-separated subset of: write,read,sync,composed,postgres,rerun,ids,verify,latency
+                        (postgres: full sync of the same users from a PostgreSQL table;)
                         (default all; composed: full sync of composed user documents, shaped as
                         examples/sunbird.yaml's user pipeline, beside the plain one)
   --profile             one more full sync under --cpu-prof; prints where cesync's CPU goes`;
@@ -67,7 +71,7 @@ interface Options {
   profile: boolean;
 }
 
-const STEPS = ['write', 'read', 'sync', 'composed', 'rerun', 'ids', 'verify', 'latency'];
+const STEPS = ['write', 'read', 'sync', 'composed', 'postgres', 'rerun', 'ids', 'verify', 'latency'];
 
 function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
@@ -163,12 +167,14 @@ function configYaml(endpoints: ServiceEndpoints, workDir: string, set: Record<st
       username: endpoints.cassandra.username,
       password: '${CESYNC_BENCH_CASSANDRA_PASSWORD}',
     },
+    postgres: { connectionString: endpoints.postgres.connectionString },
     elasticsearch: { node: endpoints.elasticsearch.node },
     failureLedger: path.join(workDir, 'failures.ndjson'),
     state: { keyspace: KEYSPACE },
     pipelines: [
       { name: PIPELINE, keyspace: KEYSPACE, table: TABLE, index: SYNC_INDEX, ...set },
       { name: COMPOSED_PIPELINE, keyspace: KEYSPACE, table: TABLE, index: COMPOSED_INDEX, ...composed, ...set },
+      { name: PG_PIPELINE, source: 'postgres', schema: PG_SCHEMA, table: PG_TABLE, index: PG_INDEX, version: { column: 'last_modified' }, ...set },
     ],
   });
 }
@@ -252,10 +258,11 @@ async function main(argv: string[]): Promise<number> {
     if (stopped) return;
     stopped = true;
     if (!options.keep) {
-      const indices = [SYNC_INDEX, COMPOSED_INDEX, CEILING_INDEX, LATENCY_INDEX];
+      const indices = [SYNC_INDEX, COMPOSED_INDEX, PG_INDEX, CEILING_INDEX, LATENCY_INDEX];
       say(`dropping keyspace ${KEYSPACE} and indices ${indices.join(', ')}`);
       await stores.elasticsearch.indices.delete({ index: indices, ignore_unavailable: true }).catch(() => undefined);
       await stores.cassandra!.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 120_000 }).catch(() => undefined);
+      await stores.postgres?.query(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`).catch(() => undefined);
     }
     await stores.close();
     await rm(workDir, { recursive: true, force: true });
@@ -271,6 +278,7 @@ async function main(argv: string[]): Promise<number> {
     // The composed documents' other tables, only when they are synced.
     const composedLoad: TableLoadOutcome[] = only.has('composed') ? await ensureComposedData(stores.cassandra!, rows, options.seed, say) : [];
     for (const l of composedLoad) if (!l.skipped) say(`loaded ${int(l.rows)} rows of ${KEYSPACE}.${l.table} in ${(l.durationMs / 1000).toFixed(1)} s`);
+    const pgLoad = only.has('postgres') ? await ensurePostgresData(stores.postgres!, rows, options.seed, say) : undefined;
 
     const docs = only.has('write') ? await buildDocuments(m, stores, pipeline) : [];
     if (only.has('write')) {
@@ -302,6 +310,10 @@ async function main(argv: string[]): Promise<number> {
     const read: { rowsPerSecond: number; seconds: number; benchCpuSeconds: number; cassandraCpuSeconds?: number }[] = [];
     const full: SyncSample[] = [];
     const composed: SyncSample[] = [];
+    const postgres: SyncSample[] = [];
+    /** Per run: the PostgreSQL full-sync rate over ceiling 1 (raw bulk of the Cassandra documents) of the same run. */
+    const postgresRatios: number[] = [];
+    let writeThisRun: number | undefined;
     /** Per run: composed full-sync rate over the plain full-sync rate of the same run. */
     const composedRatios: number[] = [];
     const rerun: SyncSample[] = [];
@@ -315,6 +327,7 @@ async function main(argv: string[]): Promise<number> {
         const r = await measure(pids, () => bulkLoad(stores, CEILING_INDEX, docs, options.ceilingBulk));
         if (r.result !== rows) throw new Error(`ceiling 1 indexed ${r.result} documents, expected ${rows}`);
         write.push({ rowsPerSecond: rows / r.seconds, seconds: r.seconds, benchCpuSeconds: r.selfCpu, elasticsearchCpuSeconds: r.servers.elasticsearch });
+        writeThisRun = rows / r.seconds;
         say(`${tag} ceiling 1 (raw bulk): ${int(rows / r.seconds)} docs/s`);
         await stores.elasticsearch.indices.delete({ index: CEILING_INDEX, ignore_unavailable: true });
       }
@@ -350,6 +363,16 @@ async function main(argv: string[]): Promise<number> {
             `${tag} cesync full sync, composed: ${int(s.rowsPerSecond)} rows/s${plain ? ` (${(s.rowsPerSecond / plain.rowsPerSecond).toFixed(2)} x plain)` : ''}, ` +
               `cesync CPU ${pct(s.cpuShare)} of all, peak RSS ${mb(s.peakRssBytes)}`,
           );
+        }
+        if (only.has('postgres')) {
+          // The same users from PostgreSQL, into an index of their own, against the same ceiling.
+          await stores.elasticsearch.indices.delete({ index: PG_INDEX, ignore_unavailable: true });
+          const r = await runCli({ args: ['sync', '--config', configFile, '--pipeline', PG_PIPELINE, '--restart', '--quiet', '--json'], workDir, env, pids, nodeFlags: options.nodeFlags });
+          const s = syncSample(r, rows);
+          if (s.read !== rows || s.indexed !== rows || r.report.failed !== 0) throw new Error(`PostgreSQL full sync read ${s.read}, indexed ${s.indexed} and failed ${r.report.failed} of ${rows} rows`);
+          postgres.push(s);
+          if (writeThisRun) postgresRatios.push(s.rowsPerSecond / writeThisRun);
+          say(`${tag} cesync full sync from PostgreSQL: ${int(s.rowsPerSecond)} rows/s${writeThisRun ? ` (${(s.rowsPerSecond / writeThisRun).toFixed(2)} x ceiling 1)` : ''}, cesync CPU ${int(s.cesyncCpuSeconds)} s, peak RSS ${mb(s.peakRssBytes)}`);
         }
         if (only.has('rerun')) {
           const s = syncSample(await cli(['--restart']), rows);
@@ -472,6 +495,14 @@ async function main(argv: string[]): Promise<number> {
           : '',
       },
       {
+        key: 'postgresFullSync',
+        step: 'cesync full sync from PostgreSQL (same users)',
+        rate: rate(postgres),
+        note: postgres.length
+          ? `${postgresRatios.length ? `${spread(postgresRatios).median.toFixed(2)} x ceiling 1 (per run ${spread(postgresRatios).min.toFixed(2)}-${spread(postgresRatios).max.toFixed(2)}); ` : ''}cesync CPU ${median(postgres.map((s) => s.cesyncCpuSeconds)).toFixed(1)} s; RSS ${mb(median(postgres.map((s) => s.peakRssBytes)))}`
+          : '',
+      },
+      {
         key: 'rerun',
         step: 'cesync re-run (all unchanged)',
         rate: rate(rerun),
@@ -502,10 +533,11 @@ async function main(argv: string[]): Promise<number> {
         : undefined,
       load,
       composedLoad,
+      postgresLoad: pgLoad,
       documentBytesMean: plainBytesMean,
       composedDocuments: composedDocs,
       steps: Object.fromEntries(steps.map((s) => [s.key, { rate: s.rate, note: s.note }])),
-      runs: { ceilingWrite: write, ceilingRead: read, fullSync: full, composedFullSync: composed, composedOverFullSync: composedRatios, rerun, targeted, verify: verifies },
+      runs: { ceilingWrite: write, ceilingRead: read, fullSync: full, composedFullSync: composed, composedOverFullSync: composedRatios, postgresFullSync: postgres, postgresOverCeilingWrite: postgresRatios, rerun, targeted, verify: verifies },
       figures: {
         fullSyncOverCeilingWrite: ratio,
         cesyncCpuShare: cpuShare,

@@ -223,7 +223,7 @@ const pendingSchema = z
       z.strictObject({
         queue: z
           .strictObject({
-            table: identifier.describe('The queue table.'),
+            table: identifier.optional().describe("The queue table (default: the pipeline's table name + _cesync_queue)."),
             schema: identifier.optional().describe("Its schema (default: the pipeline's)."),
             id: identifier.default('seq').describe('Its ordered id column (bigserial): entries are taken in this order and deleted by it once done.'),
             match: columnMap(z.string())
@@ -443,9 +443,12 @@ export const pipelineSchema = pipelineObject
   .describe('One table-to-index sync (table), or one per table of a keyspace (tables).');
 
 /** What a PostgreSQL pipeline cannot have (yet, or ever): [path, message] of each. */
-function postgresIssues(p: z.output<typeof pipelineObject>): [PropertyKey[], string][] {
+function postgresIssues(p: z.output<typeof pipelineObject> & { byTable?: unknown }): [PropertyKey[], string][] {
   const out: [PropertyKey[], string][] = [];
   if (p.keyspace !== undefined) out.push([['keyspace'], 'a PostgreSQL table is named by schema (default public) and table, not keyspace']);
+  if (p.table === undefined && p.tables === undefined) out.push([[], 'give table: the PostgreSQL table of this pipeline']);
+  if (p.index.includes('{table}')) out.push([['index'], '{table} in index goes with tables (Cassandra keyspaces); give the index itself']);
+  if (p.byTable !== undefined) out.push([['byTable'], 'byTable goes with tables (Cassandra keyspaces)']);
   if (p.version === 'writetime') out.push([['version'], 'a PostgreSQL row has no write time: give version: { column: NAME }, a timestamp or integer column every writer sets (e.g. last_modified)']);
   if (p.tables !== undefined) out.push([['tables'], 'tables (every table matching a glob) is for Cassandra keyspaces; give each PostgreSQL table its own pipeline']);
   if (p.nest.length > 0) out.push([['nest'], 'nest (composed documents) reads Cassandra tables; it is not available for source: postgres']);

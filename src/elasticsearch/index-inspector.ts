@@ -75,7 +75,8 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
 
   private spanQuery(span: SourceSpan, sinceVersion?: number): Query {
     const m = this.options.metaField;
-    const range: Record<string, string> = { gt: span.start };
+    // The lowest position starts the space: a row there (a PostgreSQL key of -2^63) is in the first span.
+    const range: Record<string, string> = span.start === '-9223372036854775808' ? {} : { gt: span.start };
     if (span.end !== null) range.lte = span.end;
     const filter: Query[] = [{ range: { [`${m}.token`]: range } }];
     if (sinceVersion !== undefined) filter.push({ range: { [`${m}.version`]: { gte: String(sinceVersion) } } });

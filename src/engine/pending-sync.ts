@@ -57,6 +57,11 @@ export async function pendingSync(deps: Omit<SyncDeps, 'state'> & { readonly pen
       if (batch.keys.length === 0) break;
       const r = await targetedSync(sync, { ...base, input: { keys: [...batch.keys], lines: new Map(), problems: [] }, collectOutcomes: true });
       add(counters, r);
+      // A pending key without a row is a delete carried, not an id asked for and missing (which a
+      // report counts as a failure, exit code 1): with its document deleted it counts as deleted;
+      // with no document to delete the index already agrees, and it counts as unchanged.
+      counters.missing -= r.missing;
+      counters.unchanged += Object.values(r.outcomes ?? {}).filter((o) => o.status === 'missing').length;
       indexCreated ||= r.indexCreated;
       failureLedger ??= r.failureLedger;
       const done = new Set(Object.entries(r.outcomes ?? {}).filter(([, o]) => DONE.has(o.status)).map(([id]) => id));

@@ -10,9 +10,10 @@ import { CesyncError } from '../errors.js';
 
 export type PostgresPool = pg.Pool;
 
-// Values arrive as the server's text for the types JSON cannot hold exactly (int8, numeric) or
-// whose zone rendering must not depend on this process (timestamps): the value converter
-// (value-converter.ts) makes them documents' values. `pg` parses json and jsonb itself.
+// Values arrive as the server's text for the types JSON cannot hold exactly (int8, numeric, json
+// and jsonb with big numbers), whose zone rendering must not depend on this process (timestamps),
+// or that pg would turn into objects of its own (point, circle): the value converter
+// (value-converter.ts) makes them documents' values.
 const types = {
   getTypeParser: (oid: number, format?: string) => {
     if (format === 'binary') return pg.types.getTypeParser(oid, 'binary');
@@ -21,18 +22,19 @@ const types = {
   },
 };
 
-/** Oids whose text is kept as it is: int8, numeric, date, timestamp, timestamptz, time, timetz, interval, and their arrays. */
-const TEXT_KEPT: ReadonlySet<number> = new Set([20, 1700, 1082, 1114, 1184, 1083, 1266, 1186, 1016, 1231, 1182, 1115, 1185, 1183, 1270, 1187, 114, 3802, 199, 3807]);
+/** Oids whose text is kept as it is: int8, numeric, date, timestamp, timestamptz, time, timetz, interval, json, jsonb, point, circle, and their arrays. */
+const TEXT_KEPT: ReadonlySet<number> = new Set([20, 1700, 1082, 1114, 1184, 1083, 1266, 1186, 1016, 1231, 1182, 1115, 1185, 1183, 1270, 1187, 114, 3802, 199, 3807, 600, 718, 1017, 719]);
 
 export function createPostgresPool(config: PostgresConfig): PostgresPool {
   const { tls } = config;
   return new pg.Pool({
-    ...(config.connectionString !== undefined ? { connectionString: config.connectionString } : {}),
-    ...(config.host !== undefined ? { host: config.host } : {}),
-    ...(config.port !== undefined ? { port: config.port } : {}),
-    ...(config.database !== undefined ? { database: config.database } : {}),
-    ...(config.user !== undefined ? { user: config.user } : {}),
-    ...(config.password !== undefined ? { password: config.password } : {}),
+    // The keys override the URI's parts, as documented (pg itself lets the URI win).
+    ...(config.connectionString !== undefined ? { connectionString: withOverrides(config) } : {}),
+    ...(config.connectionString === undefined && config.host !== undefined ? { host: config.host } : {}),
+    ...(config.connectionString === undefined && config.port !== undefined ? { port: config.port } : {}),
+    ...(config.connectionString === undefined && config.database !== undefined ? { database: config.database } : {}),
+    ...(config.connectionString === undefined && config.user !== undefined ? { user: config.user } : {}),
+    ...(config.connectionString === undefined && config.password !== undefined ? { password: config.password } : {}),
     ssl:
       tls && tls.enabled
         ? {
@@ -49,9 +51,26 @@ export function createPostgresPool(config: PostgresConfig): PostgresPool {
     application_name: 'cesync',
     // Timestamps with zones are read in UTC and dates as ISO: documents must not depend on the
     // server's or this process's time zone.
-    options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601',
+    // extra_float_digits=1: floats as the shortest text that reads back exactly (whatever the server's default).
+    options: '-c TimeZone=UTC -c DateStyle=ISO,YMD -c IntervalStyle=iso_8601 -c extra_float_digits=1',
     types,
   });
+}
+
+/** The connection URI with host, port, database, user and password replaced by the keys given. */
+function withOverrides(config: PostgresConfig): string {
+  let u: URL;
+  try {
+    u = new URL(config.connectionString!);
+  } catch {
+    return config.connectionString!; // pg reports what it cannot parse (socket paths, key=value strings)
+  }
+  if (config.host !== undefined) u.hostname = config.host;
+  if (config.port !== undefined) u.port = String(config.port);
+  if (config.database !== undefined) u.pathname = `/${encodeURIComponent(config.database)}`;
+  if (config.user !== undefined) u.username = encodeURIComponent(config.user);
+  if (config.password !== undefined) u.password = encodeURIComponent(config.password);
+  return u.toString();
 }
 
 /** Where the server is, for messages (never the password). */

@@ -2,15 +2,18 @@
  * What a PostgreSQL pipeline marks as pending (ports.ts PendingSource), done right: marked done
  * only after the index acknowledged the row, and only when the row did not change meanwhile.
  *
- * - Flag (`pending: { flag }`, seed 002's `marked_by_logstash`): a row whose flag is false is
- *   pending. Taken with its `xmin` (the transaction that wrote this version of the row: any
- *   update makes a new one); once its document is acknowledged the flag is set true by
- *   `UPDATE ... WHERE key = k AND xmin = x AND flag = false`, so a row updated after it was taken
- *   stays pending and is synced again. Re-syncing a row is the runbook's own
+ * - Flag (`pending: { flag }`, seed 002's `marked_by_logstash`): a row whose flag is false or
+ *   null is pending (a null flag, on a nullable column, is a row never marked). Taken with its
+ *   `xmin` (the transaction that wrote this version of the row: any update makes a new one);
+ *   once its document is acknowledged the flag is set true by `UPDATE ... WHERE key = k AND
+ *   xmin = x AND flag IS NOT TRUE`, so a row updated after it was taken stays pending and is
+ *   synced again. Re-syncing a row is the runbook's own
  *   `UPDATE ... SET flag = false`.
  * - Queue (`pending: { queue }`, CCD's newer design, or the one `--create-queue` makes): a table
- *   of keys in id order. Entries are deleted by their ids once their rows' documents are
- *   acknowledged; a change made meanwhile adds a new entry, which stays. Because cesync reads the
+ *   of keys in id order. Taken with their rows' `xmin`; entries are deleted by their ids once
+ *   their rows' documents are acknowledged, and only where the row is still the version taken
+ *   (or still absent). A change made meanwhile may add no entry of its own (CCD's queue holds one
+ *   per case, `ON CONFLICT DO NOTHING`), so the entry it found stays instead. Because cesync reads the
  *   row itself, a queued key without a row deletes its document: a trigger that queues deletes
  *   (as `--create-queue` installs) carries deletes to the index.
  */
@@ -18,7 +21,7 @@ import type { ParsedKey, PendingBatch, PendingSource, RecordSource } from '../en
 import { throwIfInterrupted } from '../engine/interrupt.js';
 import { CesyncError } from '../errors.js';
 import { postgresError, quoteIdent, type PostgresPool } from './client.js';
-import { loadPgTableSchema, type PgColumn, type PgTableSchema } from './table-schema.js';
+import { findColumn, loadPgTableSchema, type PgColumn, type PgTableSchema } from './table-schema.js';
 
 interface Options {
   readonly where: string;
@@ -57,13 +60,13 @@ export class FlagPending implements PendingSource {
     this.pool = pool;
     this.source = source;
     this.options = options;
-    const col = schema.columns.find((c) => c.name === flag);
+    const col = findColumn(schema, flag);
     const where = `${schema.schema}.${schema.table}`;
     if (!col) throw new CesyncError('SCHEMA_MISMATCH', `pending.flag: ${flag} is not a column of ${where} (or is left out by fields)`);
     if (col.type.name !== 'bool' || col.type.array) throw new CesyncError('SCHEMA_MISMATCH', `pending.flag: ${flag} of ${where} is ${col.type.sql}; it must be a boolean (false: to be indexed)`);
     this.keys = schema.keyColumns.map((k) => schema.columns.find((c) => c.name === k)!);
     this.table = `${quoteIdent(schema.schema)}.${quoteIdent(schema.table)}`;
-    this.flag = quoteIdent(flag);
+    this.flag = quoteIdent(col.name);
   }
 
   async take(max: number, options: { signal?: AbortSignal } = {}): Promise<PendingBatch> {
@@ -71,11 +74,11 @@ export class FlagPending implements PendingSource {
     const texts = this.keys.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ');
     const out: ParsedKey[] = [];
     const taken = new Map<string, string>();
-    // `flag = false` (not IS NOT TRUE): an index on the flag serves it.
+    // `flag = false OR flag IS NULL` (not IS NOT TRUE): an index on the flag serves both.
     while (out.length < max) {
       throwIfInterrupted(options.signal, 'the listing of pending rows');
       const params: unknown[] = [];
-      let cond = `${this.flag} = false${this.options.filter ? ` AND (${this.options.filter})` : ''}`;
+      let cond = `${this.pendingCondition()}${this.options.filter ? ` AND (${this.options.filter})` : ''}`;
       if (this.cursor) {
         params.push(...this.cursor);
         cond += ` AND (${keyList}) > (${this.keys.map((k, i) => `$${i + 1}::${k.type.sql}`).join(', ')})`;
@@ -115,14 +118,19 @@ export class FlagPending implements PendingSource {
     const rows = await run(
       this.pool,
       this.options.where,
-      `UPDATE ${this.table} AS t SET ${this.flag} = true FROM unnest(${arrays}) AS u(${names.join(', ')}) WHERE ${match} AND t.xmin = u.x::xid AND t.${this.flag} = false RETURNING 1`,
+      `UPDATE ${this.table} AS t SET ${this.flag} = true FROM unnest(${arrays}) AS u(${names.join(', ')}) WHERE ${match} AND t.xmin = u.x::xid AND t.${this.flag} IS NOT TRUE RETURNING 1`,
       params,
     );
     return rows.length;
   }
 
+  /** A pending row: its flag false, or null (never marked). */
+  private pendingCondition(): string {
+    return `(${this.flag} = false OR ${this.flag} IS NULL)`;
+  }
+
   async count(): Promise<number | undefined> {
-    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.flag} = false${this.options.filter ? ` AND (${this.options.filter})` : ''}`, []);
+    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.pendingCondition()}${this.options.filter ? ` AND (${this.options.filter})` : ''}`, []);
     return Number(rows[0]?.['n'] ?? 0);
   }
 }
@@ -135,9 +143,18 @@ export interface QueueSpec {
   readonly match: Readonly<Record<string, string>>;
 }
 
+/** What a queue take holds of each key: its entries, and the xmin of its row then (null: no row). */
+interface QueueTaken {
+  readonly queue: string[];
+  readonly x: string | null;
+}
+
 export class QueuePending implements PendingSource {
   private readonly queue: string;
   private readonly columns: readonly string[];
+  /** The table's key columns, and the table: its rows' xmin tell whether they changed. */
+  private readonly keys: readonly PgColumn[];
+  private readonly table: string;
   private cursor: string | undefined;
   /** Queue ids whose sync failed in this process: not taken again by it. */
   private readonly held = new Set<string>();
@@ -147,13 +164,15 @@ export class QueuePending implements PendingSource {
   private readonly spec: QueueSpec;
   private readonly options: Options;
 
-  private constructor(pool: PostgresPool, source: Pick<RecordSource, 'parseKey'>, spec: QueueSpec, keyColumns: readonly string[], options: Options) {
+  private constructor(pool: PostgresPool, source: Pick<RecordSource, 'parseKey'>, spec: QueueSpec, table: PgTableSchema, options: Options) {
     this.pool = pool;
     this.source = source;
     this.spec = spec;
     this.options = options;
     this.queue = `${quoteIdent(spec.schema)}.${quoteIdent(spec.table)}`;
-    this.columns = keyColumns.map((k) => spec.match[k] ?? k);
+    this.columns = table.keyColumns.map((k) => spec.match[k] ?? k);
+    this.keys = table.keyColumns.map((k) => table.columns.find((c) => c.name === k)!);
+    this.table = `${quoteIdent(table.schema)}.${quoteIdent(table.table)}`;
   }
 
   /** Opens the queue, checking that it has the id column and a column for every key column. */
@@ -172,7 +191,7 @@ export class QueuePending implements PendingSource {
       if (!q.columns.some((x) => x.name === c)) throw new CesyncError('SCHEMA_MISMATCH', `${where}: no column ${c} for the key column ${k} of ${table.schema}.${table.table} (set pending.queue.match: { ${k}: QUEUE_COLUMN })`);
     }
     for (const k of Object.keys(spec.match)) if (!table.keyColumns.includes(k)) throw new CesyncError('SCHEMA_MISMATCH', `${where}: match names ${k}, which is not a primary key column of ${table.schema}.${table.table} (${table.keyColumns.join(', ')})`);
-    return new QueuePending(pool, source, spec, table.keyColumns, options);
+    return new QueuePending(pool, source, spec, table, options);
   }
 
   async take(max: number, options: { signal?: AbortSignal } = {}): Promise<PendingBatch> {
@@ -208,19 +227,56 @@ export class QueuePending implements PendingSource {
         break;
       }
     }
-    return { keys: [...keys.values()], taken: ids };
+    const taken = new Map<string, QueueTaken>();
+    if (keys.size > 0) {
+      // The version of each row now (before cesync reads it): none for a row that is gone.
+      const versions = new Map<string, string>();
+      const texts = this.keys.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ');
+      for (const r of await run(this.pool, this.options.where, `SELECT ${texts}, xmin::text AS x FROM ${this.table} WHERE ${this.keysIn(1)}`, this.keyArrays([...keys.values()]))) {
+        const key = keyOf(this.source, this.keys.map((_k, i) => r[`k${i}`] ?? null));
+        if (key) versions.set(key.id, r['x']!);
+      }
+      for (const [id, qs] of ids) taken.set(id, { queue: qs, x: versions.get(id) ?? null });
+    }
+    return { keys: [...keys.values()], taken };
   }
 
   async settle(batch: PendingBatch, done: ReadonlySet<string>): Promise<number> {
-    const ids = batch.taken as Map<string, string[]>;
-    const gone: string[] = [];
-    for (const [k, qs] of ids) {
-      if (done.has(k)) gone.push(...qs);
-      else for (const q of qs) this.held.add(q);
+    const taken = batch.taken as Map<string, QueueTaken>;
+    const gone: { key: ParsedKey; q: string; x: string | null }[] = [];
+    for (const key of batch.keys) {
+      const t = taken.get(key.id)!;
+      if (done.has(key.id)) for (const q of t.queue) gone.push({ key, q, x: t.x });
+      else for (const q of t.queue) this.held.add(q);
     }
     if (gone.length === 0) return 0;
-    const rows = await run(this.pool, this.options.where, `DELETE FROM ${this.queue} WHERE ${quoteIdent(this.spec.id)} = ANY($1::int8[]) RETURNING 1`, [gone]);
+    // Entries are deleted only where the row is still the version taken, or still absent. The
+    // rows are locked (FOR SHARE) first: a write in progress is waited for and its new version
+    // seen, so an entry that write found, and added none beside, is not deleted under it.
+    const n = this.keys.length;
+    const cur = this.keys.map((k, i) => `t.${quoteIdent(k.name)} AS k${i}`).join(', ');
+    const names = ['q', ...this.keys.map((_k, i) => `k${i}`), 'x'];
+    const arrays = ['$1::int8[]', ...this.keys.map((k, i) => `$${i + 2}::${k.type.sql}[]`), `$${n + 2}::text[]`].join(', ');
+    const join = this.keys.map((_k, i) => `c.k${i} = u.k${i}`).join(' AND ');
+    const rows = await run(
+      this.pool,
+      this.options.where,
+      `WITH cur AS (SELECT ${cur}, t.xmin::text AS x FROM ${this.table} t WHERE ${this.keysIn(2, 't.')} FOR SHARE OF t)
+       DELETE FROM ${this.queue} AS e USING unnest(${arrays}) AS u(${names.join(', ')}) LEFT JOIN cur c ON ${join}
+        WHERE e.${quoteIdent(this.spec.id)} = u.q AND c.x IS NOT DISTINCT FROM u.x RETURNING 1`,
+      [gone.map((g) => g.q), ...this.keyArrays(gone.map((g) => g.key)), gone.map((g) => g.x)],
+    );
     return rows.length;
+  }
+
+  /** `(key columns) IN (the keys given as one array parameter per column, from $first)`. */
+  private keysIn(first: number, prefix = ''): string {
+    const cols = this.keys.map((k) => `${prefix}${quoteIdent(k.name)}`).join(', ');
+    return `(${cols}) IN (SELECT * FROM unnest(${this.keys.map((k, i) => `$${first + i}::${k.type.sql}[]`).join(', ')}))`;
+  }
+
+  private keyArrays(keys: readonly ParsedKey[]): unknown[][] {
+    return this.keys.map((_k, i) => keys.map((k) => k.values[i]));
   }
 
   async count(): Promise<number | undefined> {
@@ -250,7 +306,9 @@ export async function createQueue(pool: PostgresPool, table: PgTableSchema, spec
       const sql = op === 'update' ? `${body('changed')} ${body(`before WHERE (${kcols.join(', ')}) NOT IN (SELECT ${kcols.join(', ')} FROM changed)`)}` : body('changed');
       return [
         `CREATE OR REPLACE FUNCTION ${fn(op)}() RETURNS trigger LANGUAGE plpgsql AS $cesync$ BEGIN ${sql} RETURN NULL; END $cesync$`,
-        `CREATE OR REPLACE TRIGGER ${quoteIdent(`cesync_queue_${op}`)} AFTER ${op.toUpperCase()} ON ${t} REFERENCING ${ref} FOR EACH STATEMENT EXECUTE FUNCTION ${fn(op)}()`,
+        // DROP and CREATE rather than CREATE OR REPLACE TRIGGER, which needs PostgreSQL 14.
+        `DROP TRIGGER IF EXISTS ${quoteIdent(`cesync_queue_${op}`)} ON ${t}`,
+        `CREATE TRIGGER ${quoteIdent(`cesync_queue_${op}`)} AFTER ${op.toUpperCase()} ON ${t} REFERENCING ${ref} FOR EACH STATEMENT EXECUTE FUNCTION ${fn(op)}()`,
       ];
     }),
   ];

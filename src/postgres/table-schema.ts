@@ -100,6 +100,12 @@ export function mapPgFields(schema: PgTableSchema, fields: Readonly<Record<strin
   return { ...schema, columns };
 }
 
+/** A column as configured: "Quoted" by its exact name, unquoted by its name or its lower case (as PostgreSQL folds it). */
+export function findColumn(schema: PgTableSchema, name: string): PgColumn | undefined {
+  if (name.startsWith('"') && name.endsWith('"')) return schema.columns.find((c) => c.name === name.slice(1, -1));
+  return schema.columns.find((c) => c.name === name) ?? schema.columns.find((c) => c.name === name.toLowerCase());
+}
+
 /** Integer types, by the bits they hold. */
 export const INTEGER_BITS: Readonly<Record<string, 16 | 32 | 64>> = { int2: 16, int4: 32, int8: 64 };
 const TIMESTAMPS = new Set(['timestamp', 'timestamptz']);
@@ -114,7 +120,7 @@ export type VersionKind = 'timestamp' | 'integer';
  */
 export function checkPgVersionColumn(schema: PgTableSchema, column: string, what: string): { column: PgColumn; kind: VersionKind } {
   const where = `${schema.schema}.${schema.table}`;
-  const col = schema.columns.find((c) => c.name === column) ?? schema.columns.find((c) => c.name === column.toLowerCase());
+  const col = findColumn(schema, column);
   if (!col) throw new CesyncError('SCHEMA_MISMATCH', `${what} ${column} is not a column of ${where} (or is left out by fields)`);
   if (col.type.array || (!TIMESTAMPS.has(col.type.name) && INTEGER_BITS[col.type.name] === undefined)) {
     throw new CesyncError('SCHEMA_MISMATCH', `${what} ${col.name} of ${where} is ${col.type.sql}; it must be a timestamp, timestamptz, bigint, integer or smallint`);

@@ -87,7 +87,7 @@ export class PostgresTableSource implements RecordSource {
     this.keys = schema.keyColumns.map((k) => schema.columns.find((c) => c.name === k)!);
     for (const k of this.keys) {
       if (k.type.array || !KEY_TYPES.has(k.type.name)) {
-        throw new CesyncError('SCHEMA_MISMATCH', `primary key column ${k.name} of ${where} is ${k.type.sql}; key columns may be integers, uuid, text, varchar, date or boolean`);
+        throw new CesyncError('SCHEMA_MISMATCH', `primary key column ${k.name} of ${where} is ${k.type.sql}; key columns may be integers, uuid, text, varchar, citext, date or boolean`);
       }
     }
     const lead = this.keys[0]!;
@@ -104,7 +104,12 @@ export class PostgresTableSource implements RecordSource {
 
     const version = checkPgVersionColumn(schema, options.version.column, 'version column');
     this.versionKind = version.kind;
-    const micros = (c: PgColumn, kind: VersionKind) => (kind === 'timestamp' ? `(extract(epoch from ${quoteIdent(c.name)}) * 1000000)::int8` : `${quoteIdent(c.name)}::int8`);
+    // Whole seconds and the microseconds apart: exact on every server version (before 14,
+    // extract() returns a double, whose epoch microseconds can be one off).
+    const micros = (c: PgColumn, kind: VersionKind) => {
+      const q = quoteIdent(c.name);
+      return kind === 'timestamp' ? `(extract(epoch from date_trunc('second', ${q}))::int8 * 1000000 + extract(microseconds from ${q})::int8 % 1000000)` : `${q}::int8`;
+    };
     const versionSelector = `${micros(version.column, version.kind)} AS ${VERSION_ALIAS}`;
     if (options.changeColumn !== undefined) this.change = checkPgVersionColumn(schema, options.changeColumn, 'changeColumn');
     else if (version.kind === 'timestamp') this.change = version;
@@ -138,7 +143,7 @@ export class PostgresTableSource implements RecordSource {
 
   /**
    * Reads where the table's key values lie (the planner's histogram of the leading key column,
-   * else its min and max), to split it into spans of similar size. Called before spans().
+   * else its lowest and highest value), to split it into spans of similar size. Called before spans().
    */
   async load(): Promise<void> {
     const lead = this.keys[0]!;
@@ -150,7 +155,12 @@ export class PostgresTableSource implements RecordSource {
         lead.name,
       ]);
       const bounds = parseBounds(stats.rows[0]?.bounds).map((b) => this.positionOfText(b));
-      const range = await this.pool.query<{ lo: string | null; hi: string | null }>(`SELECT min(${quoteIdent(lead.name)})::text AS lo, max(${quoteIdent(lead.name)})::text AS hi FROM ${this.table}`);
+      // The first and last key by the primary key index, not min() and max(): those are not
+      // defined for every key type (PostgreSQL 15 has none for uuid).
+      const k = quoteIdent(lead.name);
+      const range = await this.pool.query<{ lo: string | null; hi: string | null }>(
+        `SELECT (SELECT ${k}::text FROM ${this.table} ORDER BY ${k} LIMIT 1) AS lo, (SELECT ${k}::text FROM ${this.table} ORDER BY ${k} DESC LIMIT 1) AS hi`,
+      );
       const lo = range.rows[0]?.lo;
       const hi = range.rows[0]?.hi;
       if (lo !== null && lo !== undefined && hi !== null && hi !== undefined) {

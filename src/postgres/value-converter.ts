@@ -34,15 +34,14 @@ export function pgFieldType(t: PgType): FieldType {
       return { kind: 'timestamp' };
     case 'date':
       return { kind: 'date' };
-    case 'inet':
-      return { kind: 'ip' };
     case 'bytea':
       return { kind: 'binary' };
     case 'json':
     case 'jsonb':
       return { kind: 'dynamic' };
     default:
-      // uuid, name, enums, intervals, times, cidr, money, composite and range types: exact strings.
+      // uuid, name, enums, intervals, times, inet and cidr (a netmask is no `ip`), money, geometric,
+      // composite and range types: exact strings.
       return { kind: 'keyword' };
   }
 }

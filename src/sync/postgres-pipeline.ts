@@ -21,9 +21,33 @@ export interface OpenedPostgresTable {
   readonly createQueue?: () => Promise<void>;
 }
 
+/**
+ * Pending sources by pool and pipeline: `watch` opens its pipelines every round, and a pending
+ * source remembers, for as long as the process runs, the rows whose sync failed (so that a row
+ * the index refuses is not taken again every round until it changes).
+ */
+const pendingSources = new WeakMap<object, Map<string, PendingSource>>();
+
+/** A configured name as PostgreSQL resolves it: "Quoted" exactly, unquoted folded to lower case. */
+function unquoted(name: string | undefined): string | undefined {
+  if (name === undefined) return undefined;
+  return name.startsWith('"') && name.endsWith('"') ? name.slice(1, -1) : name.toLowerCase();
+}
+
 export async function openPostgresTable(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPostgresTable> {
+  const opened = await openTable(stores, pipeline);
+  if (!opened.pending) return opened;
+  const known = pendingSources.get(postgresOf(stores)) ?? new Map<string, PendingSource>();
+  pendingSources.set(postgresOf(stores), known);
+  const key = JSON.stringify([pipeline.name, pipeline.table, pipeline.keyspace, pipeline.pending, pipeline.filter ?? null]);
+  const pending = known.get(key) ?? opened.pending;
+  known.set(key, pending);
+  return { ...opened, pending };
+}
+
+async function openTable(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPostgresTable> {
   const pool = postgresOf(stores);
-  const raw = await loadPgTableSchema(pool, pipeline.keyspace, pipeline.table, stores.postgresWhere);
+  const raw = await loadPgTableSchema(pool, unquoted(pipeline.keyspace)!, unquoted(pipeline.table)!, stores.postgresWhere);
   const schema = mapPgFields(raw, columnNames(pipeline));
   if (typeof pipeline.version !== 'object') throw new Error('a PostgreSQL pipeline has a version column (checked by the configuration schema)');
   const table = new PostgresTableSource(pool, schema, {
@@ -42,7 +66,7 @@ export async function openPostgresTable(stores: Stores, pipeline: PipelineConfig
   const p = pipeline.pending;
   if (!p) return { table, fields, where };
   if ('flag' in p) return { table, fields, where, pending: new FlagPending(pool, table, raw, p.flag, { where: stores.postgresWhere, ...(pipeline.filter !== undefined ? { filter: pipeline.filter } : {}) }) };
-  const spec: QueueSpec = { schema: p.queue.schema ?? schema.schema, table: p.queue.table, id: p.queue.id, match: p.queue.match ?? {} };
+  const spec: QueueSpec = { schema: unquoted(p.queue.schema) ?? schema.schema, table: unquoted(p.queue.table) ?? `${schema.table}_cesync_queue`.slice(0, 63), id: p.queue.id, match: p.queue.match ?? {} };
   let opened: QueuePending | undefined;
   // The queue is opened when first used, so --create-queue can make it first.
   const lazy: PendingSource = {
