@@ -89,7 +89,9 @@ export interface RecordSource {
 export interface PendingSource {
   /**
    * The next pending keys, at most `max`, in a fixed order, after those this instance took before
-   * in the current pass. An empty batch ends the pass (the next take starts from the beginning).
+   * in the current pass. An empty batch ends the pass (the next take starts from the beginning);
+   * after a batch that reached the end, the next take gives that empty batch, so a run that
+   * marks nothing (a dry run) still ends.
    * Entries this instance saw fail stay pending but are not taken again until they change.
    */
   take(max: number, options: { signal?: AbortSignal }): Promise<PendingBatch>;

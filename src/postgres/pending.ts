@@ -49,6 +49,8 @@ export class FlagPending implements PendingSource {
   private readonly table: string;
   private readonly flag: string;
   private cursor: (string | null)[] | undefined;
+  /** The last take reached the end: the next one returns an empty batch (see take). */
+  private passEnded = false;
   /** Rows whose sync failed in this process, by id, at the xmin they failed at. */
   private readonly held = new Map<string, string>();
 
@@ -70,6 +72,12 @@ export class FlagPending implements PendingSource {
   }
 
   async take(max: number, options: { signal?: AbortSignal } = {}): Promise<PendingBatch> {
+    // The end of a pass is an empty batch, even when the last page was not empty (a dry run
+    // marks nothing, so without it the next take would start over and never end).
+    if (this.passEnded) {
+      this.passEnded = false;
+      return { keys: [], taken: new Map<string, string>() };
+    }
     const keyList = this.keys.map((k) => quoteIdent(k.name)).join(', ');
     const texts = this.keys.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ');
     const out: ParsedKey[] = [];
@@ -87,6 +95,7 @@ export class FlagPending implements PendingSource {
       const rows = await run(this.pool, this.options.where, `SELECT ${texts}, xmin::text AS x FROM ${this.table} WHERE ${cond} ORDER BY ${keyList} LIMIT $${params.length}`, params);
       if (rows.length === 0) {
         this.cursor = undefined; // the pass is over: the next take starts from the beginning
+        this.passEnded = out.length > 0;
         break;
       }
       const last = rows[rows.length - 1]!;
@@ -100,6 +109,7 @@ export class FlagPending implements PendingSource {
       }
       if (rows.length < max) {
         this.cursor = undefined;
+        this.passEnded = out.length > 0;
         break;
       }
     }
@@ -156,6 +166,8 @@ export class QueuePending implements PendingSource {
   private readonly keys: readonly PgColumn[];
   private readonly table: string;
   private cursor: string | undefined;
+  /** The last take reached the end: the next one returns an empty batch (see take). */
+  private passEnded = false;
   /** Queue ids whose sync failed in this process: not taken again by it. */
   private readonly held = new Set<string>();
 
@@ -195,6 +207,11 @@ export class QueuePending implements PendingSource {
   }
 
   async take(max: number, options: { signal?: AbortSignal } = {}): Promise<PendingBatch> {
+    // As the flag's: a pass ends with an empty batch.
+    if (this.passEnded) {
+      this.passEnded = false;
+      return { keys: [], taken: new Map<string, QueueTaken>() };
+    }
     const id = quoteIdent(this.spec.id);
     const texts = this.columns.map((c, i) => `${quoteIdent(c)}::text AS k${i}`).join(', ');
     const keys = new Map<string, ParsedKey>();
@@ -207,6 +224,7 @@ export class QueuePending implements PendingSource {
       const rows = await run(this.pool, this.options.where, `SELECT ${id}::text AS q, ${texts} FROM ${this.queue} ${cond} ORDER BY ${id} LIMIT $${params.length}`, params);
       if (rows.length === 0) {
         this.cursor = undefined;
+        this.passEnded = keys.size > 0;
         break;
       }
       this.cursor = rows[rows.length - 1]!['q']!;
@@ -224,6 +242,7 @@ export class QueuePending implements PendingSource {
       }
       if (rows.length < max) {
         this.cursor = undefined;
+        this.passEnded = keys.size > 0;
         break;
       }
     }
@@ -231,8 +250,8 @@ export class QueuePending implements PendingSource {
     if (keys.size > 0) {
       // The version of each row now (before cesync reads it): none for a row that is gone.
       const versions = new Map<string, string>();
-      const texts = this.keys.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ');
-      for (const r of await run(this.pool, this.options.where, `SELECT ${texts}, xmin::text AS x FROM ${this.table} WHERE ${this.keysIn(1)}`, this.keyArrays([...keys.values()]))) {
+      const keyTexts = this.keys.map((k, i) => `${quoteIdent(k.name)}::text AS k${i}`).join(', ');
+      for (const r of await run(this.pool, this.options.where, `SELECT ${keyTexts}, xmin::text AS x FROM ${this.table} WHERE ${this.keysIn(1)}`, this.keyArrays([...keys.values()]))) {
         const key = keyOf(this.source, this.keys.map((_k, i) => r[`k${i}`] ?? null));
         if (key) versions.set(key.id, r['x']!);
       }
