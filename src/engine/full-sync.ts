@@ -140,6 +140,12 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
   const runId = randomUUID();
   // A resumed run belongs to the run it resumes: its start bounds what the table held.
   const startedAt = resumable ? saved.startedAt : new Date(started).toISOString();
+  // Where "since last" continues once this sync is done: its start minus the safety lag, and
+  // never after a change that was still to become visible when it started (a transaction then
+  // open, whose rows a span may have been read without). Kept with the progress, for resumed runs.
+  const lagged = Math.max(0, Date.parse(startedAt) - (options.safetyLagMs ?? 0)) * 1000;
+  const open = resumable ? undefined : await source.openWritesSince?.();
+  const watermarkFrom = resumable ? (saved.watermarkFrom ?? lagged) : Math.min(lagged, open !== undefined ? open - 1 : Infinity);
   const save = async (status: PipelineState['status'], error?: string) => {
     if (!state) return;
     await state.save({
@@ -151,6 +157,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
       updatedAt: new Date(now()).toISOString(),
       spans: status === 'finished' ? [] : checkpoints.snapshot(),
       counters: { ...counters },
+      watermarkFrom,
       error,
     });
   };
@@ -180,8 +187,7 @@ export async function fullSync(deps: SyncDeps, options: FullSyncOptions): Promis
     await sink.refresh();
     await save(signal?.aborted ? 'interrupted' : 'finished');
     if (state && !signal?.aborted && !(await state.loadWatermark(pipeline, 'to-elasticsearch'))) {
-      const begun = Date.parse(startedAt);
-      const version = Math.max(0, begun - (options.safetyLagMs ?? 0)) * 1000;
+      const version = watermarkFrom;
       await state.saveWatermark(pipeline, 'to-elasticsearch', { version, id: '' });
       deps.observer?.watermark('to-elasticsearch', version);
     }

@@ -78,6 +78,13 @@ export interface RecordSource {
   estimateCount(): Promise<number | undefined>;
   /** Share of the current scan's key space read so far, 0..1. */
   fractionDone(): number;
+  /**
+   * The version (microseconds) of the oldest change that may still become visible: the start of
+   * a transaction still writing, whose rows appear at its commit with versions from its start.
+   * Undefined when there is none, or when the store makes writes visible as they land (Cassandra).
+   * An incremental window, or the watermark a full sync leaves, never passes it.
+   */
+  openWritesSince?(): Promise<number | undefined>;
 }
 
 /**
@@ -166,6 +173,8 @@ export interface PipelineState {
   /** Span progress of an unfinished full sync; empty once finished. */
   readonly spans: readonly SpanProgress[];
   readonly counters: Readonly<Record<string, number>>;
+  /** Where the watermark starts once this full sync is done (see full-sync.ts). */
+  readonly watermarkFrom?: number;
   readonly error?: string;
 }
 

@@ -24,5 +24,6 @@ export function shapedSource<S extends RecordSource>(source: S, shape: ShapeReco
     read: (keys, options) => shapeBatches(source.read(keys, options)),
     estimateCount: () => source.estimateCount(),
     fractionDone: () => source.fractionDone(),
+    ...(source.openWritesSince ? { openWritesSince: () => source.openWritesSince!() } : {}),
   };
 }

@@ -13,6 +13,7 @@ const stateSchema = z.object({
   updatedAt: z.string(),
   spans: z.array(z.object({ start: token, end: token.nullable(), after: token.optional(), done: z.boolean() })),
   counters: z.record(z.string(), z.number()),
+  watermarkFrom: z.number().optional(),
   error: z.string().optional(),
 });
 

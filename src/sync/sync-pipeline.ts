@@ -183,7 +183,7 @@ export async function syncPipelineIncremental(
   return incrementalSync(
     { ...deps, state: stores.state },
     {
-      ...(await windowOf(stores, pipeline, 'to-elasticsearch', start, options.now, opened.postgres?.table)),
+      ...(await windowOf(stores, pipeline, 'to-elasticsearch', start, options.now, opened.source)),
       dryRun: options.dryRun,
       planPath: options.planPath,
       throttle: options.throttle ?? pipeline.throttle,
@@ -204,11 +204,11 @@ async function windowOf(
   direction: Direction,
   start: IncrementalStart | { readonly all: true },
   nowMs = Date.now(),
-  writes?: { openWritesSince(): Promise<number | undefined> },
+  writes?: Pick<RecordSource, 'openWritesSince'>,
 ): Promise<WindowRunOptions> {
   // Never past the start of a transaction still writing (PostgreSQL commits out of order: its
   // rows carry versions from its start, and appear only at its commit).
-  const open = await writes?.openWritesSince();
+  const open = await writes?.openWritesSince?.();
   const upper = Math.min((nowMs - pipeline.incremental.safetyLagMs) * 1000, open !== undefined ? open - 1 : Infinity);
   const from = 'last' in start ? ((await stores.state.loadWatermark(pipeline.name, direction)) ?? START) : 'all' in start ? START : { version: start.from, id: '' };
   return {

@@ -88,3 +88,21 @@ describe('fullSync', () => {
     expect(index.docs.get('a')!.version).toBe(10);
   });
 });
+
+describe('the watermark a full sync leaves', () => {
+  const rows: SourceRecord[] = [{ id: 'a', version: 10, document: { id: 'a' } }];
+  it('starts at the sync start minus the safety lag', async () => {
+    const state = new MemoryState();
+    const now = 1_800_000_000_000;
+    await fullSync({ source: memorySource(rows), sink: new MemoryIndex(), failures: new MemoryFailureLedger(), state, now: () => now }, { pipeline: 'p', index: 'i', safetyLagMs: 5000 });
+    expect((await state.loadWatermark('p', 'to-elasticsearch'))?.version).toBe((now - 5000) * 1000);
+  });
+  it('never after the start of a transaction still writing when the sync began (its rows appear at its commit)', async () => {
+    const state = new MemoryState();
+    const now = 1_800_000_000_000;
+    const openSince = (now - 60_000) * 1000; // a transaction open for a minute
+    const source = { ...memorySource(rows), openWritesSince: async () => openSince };
+    await fullSync({ source, sink: new MemoryIndex(), failures: new MemoryFailureLedger(), state, now: () => now }, { pipeline: 'p', index: 'i', safetyLagMs: 5000 });
+    expect((await state.loadWatermark('p', 'to-elasticsearch'))?.version).toBe(openSince - 1);
+  });
+});
