@@ -6,8 +6,10 @@
  * fail, or a run stopped mid-batch, leaves its entries pending: the next run takes them again,
  * and since writes are idempotent under versions nothing is applied twice to a different result.
  *
- * A run ends when a pass over the pending entries finds none left (entries this run saw fail are
- * not taken again until they change: they are in the failure ledger).
+ * A run is one pass over the pending entries, in the source's order: it ends when the pass does.
+ * Entries that became pending behind the pass (a row changed while its document was in flight,
+ * which its settle did not mark) are taken by the next run; entries this process saw fail are not
+ * taken again until they change (they are in the failure ledger).
  */
 import { isInterruption } from './interrupt.js';
 import type { PendingSource } from './ports.js';
