@@ -6,8 +6,9 @@
 //   2. per run: ceiling 1 (raw _bulk of the same documents, built in memory beforehand), the cesync
 //      full sync into an empty index, the full sync of composed documents (examples/sunbird.yaml's
 //      user pipeline: memberships with their organisation's name and roles nested, a lookup, the
-//      transform module; its tables loaded beside the user table), the re-run over the unchanged
-//      table, a targeted sync of 1,000 ids, ceiling 2 (raw token-range scan);
+//      transform module; its tables loaded beside the user table), the full sync of the same users
+//      from a PostgreSQL table (step postgres), the re-run over the unchanged table, a targeted
+//      sync of 1,000 ids, ceiling 2 (raw token-range scan);
 //   3. prints medians and spreads, the goals of the benchmark with PASS/MISS, and writes JSON;
 //   4. drops the keyspace and indices (unless --keep) and stops the servers it started.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
