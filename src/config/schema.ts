@@ -525,6 +525,7 @@ export const configSchema = z
     api: apiSchema.prefault({}),
   })
   .superRefine((c, ctx) => {
+    sharedPending(c.pipelines).forEach(([i, message]) => ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'pending'], message }));
     if (c.postgres !== undefined) return;
     c.pipelines.forEach((p, i) => {
       if (p.source === 'postgres') ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'source'], message: 'source: postgres needs the postgres section (connectionString, or host, database, user, password)' });
@@ -532,6 +533,32 @@ export const configSchema = z
     if (c.state.store === 'postgres') ctx.addIssue({ code: 'custom', path: ['state', 'store'], message: 'state.store: postgres needs the postgres section' });
   })
   .describe('cesync configuration.');
+
+/**
+ * Pipelines that would take each other's pending rows: the first to run marks a flag (or removes
+ * a queue entry) and the other never sees the row. A flag may be shared by pipelines that all have
+ * a filter (each takes only its own rows: the filters must not overlap); a queue never.
+ */
+function sharedPending(pipelines: readonly PipelineConfig[]): [number, string][] {
+  const out: [number, string][] = [];
+  const seen = new Map<string, { index: number; filtered: boolean }>();
+  pipelines.forEach((p, i) => {
+    if (p.source !== 'postgres' || !p.pending) return;
+    const table = `${p.keyspace}.${p.table}`.toLowerCase();
+    const key = 'flag' in p.pending ? `flag ${table}.${p.pending.flag.toLowerCase()}` : `queue ${(p.pending.queue.schema ?? p.keyspace).toLowerCase()}.${(p.pending.queue.table ?? `${p.table}_cesync_queue`).toLowerCase()}`;
+    const other = seen.get(key);
+    const filtered = p.filter !== undefined;
+    if (other && (key.startsWith('queue') || !filtered || !other.filtered)) {
+      out.push([
+        i,
+        key.startsWith('queue')
+          ? `pipelines.${other.index} takes its entries from the same queue table: a queue serves one pipeline (the first to take an entry removes it)`
+          : `pipelines.${other.index} marks the same flag of ${table}: the first to run would mark the rows and the other never see them; give each a filter of its own rows (not overlapping), or use one pipeline`,
+      ]);
+    } else seen.set(key, { index: i, filtered });
+  });
+  return out;
+}
 
 /** The state store a configuration uses: as configured, else Cassandra's when a pipeline reads Cassandra, else PostgreSQL's. */
 export function stateStoreKind(config: Pick<Config, 'state' | 'pipelines' | 'postgres'>): 'cassandra' | 'postgres' | 'file' {

@@ -16,7 +16,7 @@ import type { PendingSource } from './ports.js';
 import type { SyncDeps } from './full-sync.js';
 import { emptyCounters, finishReport, type RunCounters, type RunReport } from './run-report.js';
 import type { ThrottleOptions } from './throttle.js';
-import { targetedSync } from './targeted-sync.js';
+import { NEWER_IN_INDEX, targetedSync } from './targeted-sync.js';
 
 export interface PendingSyncOptions {
   readonly pipeline: string;
@@ -66,7 +66,10 @@ export async function pendingSync(deps: Omit<SyncDeps, 'state'> & { readonly pen
       counters.unchanged += Object.values(r.outcomes ?? {}).filter((o) => o.status === 'missing').length;
       indexCreated ||= r.indexCreated;
       failureLedger ??= r.failureLedger;
-      const done = new Set(Object.entries(r.outcomes ?? {}).filter(([, o]) => DONE.has(o.status)).map(([id]) => id));
+      // Not done: an id whose write the index refused as older than what it holds. Either the row
+      // changed again (then it is pending again anyway) or its version went back (a clock set
+      // back, a restore): that version of the row is not what the index has, so the entry stays.
+      const done = new Set(Object.entries(r.outcomes ?? {}).filter(([, o]) => DONE.has(o.status) && o.reason !== NEWER_IN_INDEX).map(([id]) => id));
       await pending.settle(batch, done);
       if (r.interrupted) {
         interrupted = true;

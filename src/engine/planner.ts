@@ -20,6 +20,8 @@ export interface PlannedRecord {
   readonly version: number;
   readonly json: string;
   readonly digest: string;
+  /** Unchanged because the target holds a newer version with other content (left alone). */
+  readonly newerInTarget?: boolean;
 }
 
 export interface PlannedBatch {
@@ -97,7 +99,7 @@ export async function* planBatches(
         const p = planned[i]!;
         const body = bodies.get(p.record.id);
         if (body && isRemovalOf(p.record.document, body)) planned[i] = { ...p, action: 'update' };
-        else planned[i] = { ...p, version: p.record.version };
+        else planned[i] = { ...p, version: p.record.version, newerInTarget: true };
       }
     }
     await confirmEqualVersionWrites(planned, stored, options.reread);

@@ -15,6 +15,9 @@ import type { ThrottleOptions } from './throttle.js';
 import { CesyncError } from '../errors.js';
 import { fromArray } from '../streams/from-array.js';
 
+/** The reason of an `unchanged` outcome whose write the target refused as older than what it holds. */
+export const NEWER_IN_INDEX = 'the index holds a newer version';
+
 export interface TargetedSyncOptions {
   readonly pipeline: string;
   readonly index: string;
@@ -84,7 +87,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
     for (const b of batches) {
       for (const p of b.planned) {
         outcomes[p.record.id] =
-          p.action === 'unchanged' ? { status: 'unchanged' } : p.action === 'reject' ? { status: 'failed', reason: `${p.record.rejected!.errorType}: ${p.record.rejected!.reason}` } : { status: `planned-${p.action}` };
+          p.action === 'unchanged' ? (p.newerInTarget ? { status: 'unchanged', reason: NEWER_IN_INDEX } : { status: 'unchanged' }) : p.action === 'reject' ? { status: 'failed', reason: `${p.record.rejected!.errorType}: ${p.record.rejected!.reason}` } : { status: `planned-${p.action}` };
       }
     }
     for (const d of deletes) outcomes[d.id] = { status: 'planned-delete' };
@@ -166,7 +169,7 @@ export async function targetedSync(deps: Omit<SyncDeps, 'state'>, options: Targe
                 : o.kind === 'deleted'
                   ? { status: 'deleted' }
                   : o.kind === 'conflict'
-                    ? { status: 'unchanged', reason: 'the index holds a newer version' }
+                    ? { status: 'unchanged', reason: NEWER_IN_INDEX }
                     : { status: 'failed', reason: `${o.errorType}: ${o.reason}` };
           }
         : undefined,

@@ -25,7 +25,12 @@ const types = {
 /** Oids whose text is kept as it is: int8, numeric, date, timestamp, timestamptz, time, timetz, interval, json, jsonb, point, circle, and their arrays. */
 const TEXT_KEPT: ReadonlySet<number> = new Set([20, 1700, 1082, 1114, 1184, 1083, 1266, 1186, 1016, 1231, 1182, 1115, 1185, 1183, 1270, 1187, 114, 3802, 199, 3807, 600, 718, 1017, 719]);
 
-export function createPostgresPool(config: PostgresConfig): PostgresPool {
+/**
+ * `atLeast`: the connections the pipelines need at once (ranges in flight, plus marks and state):
+ * a pool smaller than that would make queries wait for a connection, which pg reports as a
+ * connection timeout.
+ */
+export function createPostgresPool(config: PostgresConfig, atLeast = 0): PostgresPool {
   const { tls } = config;
   return new pg.Pool({
     // The keys override the URI's parts, as documented (pg itself lets the URI win).
@@ -44,7 +49,7 @@ export function createPostgresPool(config: PostgresConfig): PostgresPool {
             rejectUnauthorized: tls.rejectUnauthorized,
           }
         : undefined,
-    max: config.poolSize,
+    max: Math.max(config.poolSize, atLeast),
     connectionTimeoutMillis: 10_000,
     statement_timeout: config.requestTimeoutMs,
     query_timeout: config.requestTimeoutMs + 5_000,
@@ -103,6 +108,8 @@ export function postgresError(cause: unknown, where: string): CesyncError {
   const message = e.message || e.errors?.map((x) => x.message).join('; ') || String(cause);
   if (code.startsWith('28')) return new CesyncError('STORE_AUTH', `PostgreSQL at ${where} refused the credentials (check postgres.user/password): ${message}`, { cause });
   if (code === '3D000') return new CesyncError('STORE_AUTH', `PostgreSQL at ${where}: ${message} (check postgres.database)`, { cause });
+  if (code === '57014') return new CesyncError('STORE_REQUEST', `PostgreSQL at ${where}: ${message} (a statement ran longer than postgres.requestTimeoutMs)`, { cause });
+  if (code === '55P03') return new CesyncError('STORE_REQUEST', `PostgreSQL at ${where}: ${message} (another session holds a lock on the table; try again when it is done)`, { cause });
   if (code.startsWith('08') || code.startsWith('57P') || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|timeout|Connection terminated/i.test(`${code} ${message}`)) {
     return new CesyncError('STORE_UNAVAILABLE', `PostgreSQL at ${where} is unreachable: ${message}`, { cause });
   }

@@ -49,6 +49,7 @@ export class FlagPending implements PendingSource {
   private readonly table: string;
   private readonly flag: string;
   private cursor: (string | null)[] | undefined;
+  private readonly flagName: string;
   /** The last take reached the end: the next one returns an empty batch (see take). */
   private passEnded = false;
   /** Rows whose sync failed in this process, by id, at the xmin they failed at. */
@@ -69,6 +70,7 @@ export class FlagPending implements PendingSource {
     this.keys = schema.keyColumns.map((k) => schema.columns.find((c) => c.name === k)!);
     this.table = `${quoteIdent(schema.schema)}.${quoteIdent(schema.table)}`;
     this.flag = quoteIdent(col.name);
+    this.flagName = col.name;
   }
 
   async take(max: number, options: { signal?: AbortSignal } = {}): Promise<PendingBatch> {
@@ -86,7 +88,7 @@ export class FlagPending implements PendingSource {
     while (out.length < max) {
       throwIfInterrupted(options.signal, 'the listing of pending rows');
       const params: unknown[] = [];
-      let cond = `${this.pendingCondition()}${this.options.filter ? ` AND (${this.options.filter})` : ''}`;
+      let cond = `${this.pendingCondition()}${this.options.filter ? ` AND (${this.options.filter}\n)` : ''}`;
       if (this.cursor) {
         params.push(...this.cursor);
         cond += ` AND (${keyList}) > (${this.keys.map((k, i) => `$${i + 1}::${k.type.sql}`).join(', ')})`;
@@ -125,13 +127,43 @@ export class FlagPending implements PendingSource {
     const names = [...this.keys.map((_k, i) => `k${i}`), 'x'];
     const match = this.keys.map((k, i) => `t.${quoteIdent(k.name)} = u.k${i}`).join(' AND ');
     const params = [...this.keys.map((_k, i) => ok.map((k) => k.values[i])), ok.map((k) => taken.get(k.id))];
+    // The rows are locked first, in key order, skipping those a writer holds: an application's
+    // transaction is never made to wait for cesync (nor deadlocked by it), and a row being
+    // changed right now stays pending, which it is about to be anyway.
+    const order = this.keys.map((k) => `t.${quoteIdent(k.name)}`).join(', ');
     const rows = await run(
       this.pool,
       this.options.where,
-      `UPDATE ${this.table} AS t SET ${this.flag} = true FROM unnest(${arrays}) AS u(${names.join(', ')}) WHERE ${match} AND t.xmin = u.x::xid AND t.${this.flag} IS NOT TRUE RETURNING 1`,
+      `WITH locked AS (SELECT t.ctid FROM ${this.table} AS t JOIN unnest(${arrays}) AS u(${names.join(', ')}) ON ${match}
+          WHERE t.xmin = u.x::xid AND t.${this.flag} IS NOT TRUE ORDER BY ${order} FOR NO KEY UPDATE OF t SKIP LOCKED)
+       UPDATE ${this.table} AS t SET ${this.flag} = true FROM locked WHERE t.ctid = locked.ctid RETURNING 1`,
       params,
     );
     return rows.length;
+  }
+
+  /**
+   * Refuses a BEFORE UPDATE row trigger that fires when only the flag is set (no column list, or
+   * one that names the flag): marking a row would run it, and one that moves the version (an
+   * "updated at" trigger) would leave every document older than its row, with nothing pending.
+   */
+  async checkTriggers(): Promise<void> {
+    const rows = await run(
+      this.pool,
+      this.options.where,
+      `SELECT t.tgname AS name FROM pg_trigger t
+        WHERE t.tgrelid = $1::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND (t.tgtype & 1) = 1 AND (t.tgtype & 2) = 2 AND (t.tgtype & 16) = 16
+          AND (cardinality(t.tgattr::int2[]) = 0 OR (SELECT attnum FROM pg_attribute WHERE attrelid = t.tgrelid AND attname = $2) = ANY(t.tgattr::int2[]))`,
+      [this.table, this.flagName],
+    );
+    if (rows.length > 0) {
+      const names = rows.map((r) => r['name']).join(', ');
+      throw new CesyncError(
+        'SCHEMA_MISMATCH',
+        `pending.flag: the trigger ${names} of ${this.table} runs BEFORE every UPDATE, also the one that only marks a row indexed; if it sets the version (e.g. last_modified), every mark would make the document stale. ` +
+          `Make it fire on the data columns only (BEFORE UPDATE OF col1, col2, ... as CCD's does), or use pending: { queue } instead`,
+      );
+    }
   }
 
   /** A pending row: its flag false, or null (never marked). */
@@ -140,7 +172,7 @@ export class FlagPending implements PendingSource {
   }
 
   async count(): Promise<number | undefined> {
-    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.pendingCondition()}${this.options.filter ? ` AND (${this.options.filter})` : ''}`, []);
+    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.pendingCondition()}${this.options.filter ? ` AND (${this.options.filter}\n)` : ''}`, []);
     return Number(rows[0]?.['n'] ?? 0);
   }
 }
@@ -270,8 +302,9 @@ export class QueuePending implements PendingSource {
     }
     if (gone.length === 0) return 0;
     // Entries are deleted only where the row is still the version taken, or still absent. The
-    // rows are locked (FOR SHARE) first: a write in progress is waited for and its new version
-    // seen, so an entry that write found, and added none beside, is not deleted under it.
+    // rows are locked (FOR SHARE) first, skipping those a writer holds: the entries of a row being
+    // changed stay (its change may have added no entry beside them; `seen` tells a skipped row
+    // from an absent one), and no application transaction waits for cesync or deadlocks with it.
     const n = this.keys.length;
     const cur = this.keys.map((k, i) => `t.${quoteIdent(k.name)} AS k${i}`).join(', ');
     const names = ['q', ...this.keys.map((_k, i) => `k${i}`), 'x'];
@@ -280,9 +313,10 @@ export class QueuePending implements PendingSource {
     const rows = await run(
       this.pool,
       this.options.where,
-      `WITH cur AS (SELECT ${cur}, t.xmin::text AS x FROM ${this.table} t WHERE ${this.keysIn(2, 't.')} FOR SHARE OF t)
-       DELETE FROM ${this.queue} AS e USING unnest(${arrays}) AS u(${names.join(', ')}) LEFT JOIN cur c ON ${join}
-        WHERE e.${quoteIdent(this.spec.id)} = u.q AND c.x IS NOT DISTINCT FROM u.x RETURNING 1`,
+      `WITH cur AS (SELECT ${cur}, t.xmin::text AS x FROM ${this.table} t WHERE ${this.keysIn(2, 't.')} FOR SHARE OF t SKIP LOCKED),
+            seen AS (SELECT ${cur}, t.xmin::text AS x FROM ${this.table} t WHERE ${this.keysIn(2, 't.')})
+       DELETE FROM ${this.queue} AS e USING unnest(${arrays}) AS u(${names.join(', ')}) LEFT JOIN cur c ON ${join} LEFT JOIN seen s ON ${join.replaceAll('c.', 's.')}
+        WHERE e.${quoteIdent(this.spec.id)} = u.q AND ((c.x IS NOT NULL AND c.x = u.x) OR (u.x IS NULL AND s.x IS NULL)) RETURNING 1`,
       [gone.map((g) => g.q), ...this.keyArrays(gone.map((g) => g.key)), gone.map((g) => g.x)],
     );
     return rows.length;
@@ -334,8 +368,12 @@ export async function createQueue(pool: PostgresPool, table: PgTableSchema, spec
   const client = await pool.connect().catch((cause: unknown) => {
     throw postgresError(cause, where);
   });
+  client.on('error', () => undefined); // a connection ended meanwhile is reported by the query
   try {
     await client.query('BEGIN');
+    // Triggers take a lock that waits for every open write to the table, and makes every write
+    // after it wait: give up after a few seconds rather than stall the application.
+    await client.query("SET LOCAL lock_timeout = '5s'");
     for (const s of statements) await client.query(s);
     await client.query('COMMIT');
   } catch (cause) {

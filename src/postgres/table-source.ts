@@ -108,10 +108,19 @@ export class PostgresTableSource implements RecordSource {
     // extract() returns a double, whose epoch microseconds can be one off).
     const micros = (c: PgColumn, kind: VersionKind) => {
       const q = quoteIdent(c.name);
-      return kind === 'timestamp' ? `(extract(epoch from date_trunc('second', ${q}))::int8 * 1000000 + extract(microseconds from ${q})::int8 % 1000000)` : `${q}::int8`;
+      // A timestamp of ±infinity has no microseconds: the row is versioned as one without a version.
+      return kind === 'timestamp'
+        ? `(CASE WHEN isfinite(${q}) THEN extract(epoch from date_trunc('second', ${q}))::int8 * 1000000 + extract(microseconds from ${q})::int8 % 1000000 END)`
+        : `${q}::int8`;
     };
     const versionSelector = `${micros(version.column, version.kind)} AS ${VERSION_ALIAS}`;
-    if (options.changeColumn !== undefined) this.change = checkPgVersionColumn(schema, options.changeColumn, 'changeColumn');
+    if (options.changeColumn !== undefined) {
+      this.change = checkPgVersionColumn(schema, options.changeColumn, 'changeColumn');
+      // The watermark is in microseconds (now minus the safety lag): a counter would pass it once and be behind it for ever.
+      if (this.change.kind === 'integer' && this.change.column.type.name !== 'int8') {
+        throw new CesyncError('SCHEMA_MISMATCH', `changeColumn ${this.change.column.name} of ${where} is ${this.change.column.type.sql}; a change column is a timestamp, or a bigint of microseconds since the epoch`);
+      }
+    }
     else if (version.kind === 'timestamp') this.change = version;
     // The change column itself too (as `cesync__cc`), for the keyset of the next page.
     const changeSelector = this.change ? `${micros(this.change.column, this.change.kind)} AS ${CHANGE_ALIAS}, ${quoteIdent(this.change.column.name)} AS cesync__cc` : undefined;
@@ -262,7 +271,7 @@ export class PostgresTableSource implements RecordSource {
         conds.push(`${lead} <= $${params.length}::${leadType}`);
       }
       params.push(this.options.pageSize);
-      if (this.options.filter) conds.push(`(${this.options.filter})`);
+      if (this.options.filter) conds.push(`(${this.options.filter}\n)`);
       const sql = `${select} WHERE ${conds.join(' AND ')} ORDER BY ${this.keyList} LIMIT $${params.length}`;
       const rows = await this.query(sql, params);
       const last = rows.length < this.options.pageSize;
@@ -309,7 +318,7 @@ export class PostgresTableSource implements RecordSource {
         const values = [change.column.type.sql, ...this.keys.map((k) => k.type.sql)].map((t, i) => `$${i + 3}::${t}`).join(', ');
         cond += ` AND (${tuple}) > (${values})`;
       }
-      if (this.options.filter) cond += ` AND (${this.options.filter})`;
+      if (this.options.filter) cond += ` AND (${this.options.filter}\n)`;
       params.push(this.options.pageSize);
       const rows = await this.query(`${this.selectChanges!} WHERE ${cond} ORDER BY ${col}, ${this.keyList} LIMIT $${params.length}`, params);
       yield rows.map(entryOf);
@@ -320,16 +329,19 @@ export class PostgresTableSource implements RecordSource {
   }
 
   /**
-   * The start of the oldest transaction that has written and not yet ended, in microseconds, or
-   * undefined when none (that this role can see in pg_stat_activity). A row that such a
-   * transaction commits later carries a version at or after its start (set by now(),
-   * clock_timestamp() or a trigger), so an incremental window that ends before it skips nothing
-   * that commits late. Seeing other roles' transactions takes pg_read_all_stats (docs/postgres.md).
+   * The start of the oldest transaction open in this database, in microseconds, or undefined when
+   * none (that this role can see in pg_stat_activity). A row that such a transaction commits
+   * later carries a version at or after its start (set by now(), clock_timestamp() or a trigger),
+   * so an incremental window that ends before it skips nothing that commits late. Every open
+   * transaction counts, not only those that have written already: one that reads first and writes
+   * later has its start, and its now(), from before its first write. Seeing other roles'
+   * transactions takes pg_read_all_stats (docs/postgres.md).
    */
   async openWritesSince(): Promise<number | undefined> {
     const rs = await this.query(
-      `SELECT (extract(epoch from min(xact_start)) * 1000000)::int8::text AS since FROM pg_stat_activity
-        WHERE backend_xid IS NOT NULL AND datname = current_database() AND pid <> pg_backend_pid()`,
+      `SELECT (extract(epoch from date_trunc('second', min(xact_start)))::int8 * 1000000 + extract(microseconds from min(xact_start))::int8 % 1000000)::text AS since
+         FROM pg_stat_activity
+        WHERE xact_start IS NOT NULL AND datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
       [],
     );
     const since = rs[0]?.['since'];
@@ -340,7 +352,25 @@ export class PostgresTableSource implements RecordSource {
   async createChangeIndex(): Promise<string> {
     if (!this.change) throw new CesyncError('USAGE', 'the pipeline has no timestamp change column to index');
     const name = `${this.schema.table}_${this.change.column.name}_cesync_idx`.replace(/[^A-Za-z0-9_]/g, '_').slice(0, 63);
-    await this.query(`CREATE INDEX IF NOT EXISTS ${quoteIdent(name)} ON ${this.table} (${quoteIdent(this.change.column.name)})`, []);
+    // CONCURRENTLY: the table takes writes while the index is built; on a connection of its own,
+    // without the statement timeout (a large table takes longer than one query may).
+    const client = await this.pool.connect().catch((cause: unknown) => {
+      throw postgresError(cause, this.options.where);
+    });
+    client.on('error', () => undefined); // a connection ended meanwhile is reported by the query
+    try {
+      await client.query('SET statement_timeout = 0');
+      await client.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${this.table} (${quoteIdent(this.change.column.name)})`);
+      const valid = await client.query(`SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, [`${quoteIdent(this.schema.schema)}.${quoteIdent(name)}`]);
+      if (valid.rows[0]?.indisvalid === false) {
+        throw new CesyncError('STORE_REQUEST', `index ${name} exists but is invalid (an interrupted build): DROP INDEX ${quoteIdent(this.schema.schema)}.${quoteIdent(name)}, then run --create-index again`);
+      }
+    } catch (cause) {
+      throw postgresError(cause, this.options.where);
+    } finally {
+      await client.query('RESET statement_timeout').catch(() => undefined);
+      client.release();
+    }
     return name;
   }
 
@@ -370,7 +400,7 @@ export class PostgresTableSource implements RecordSource {
   async *read(keys: readonly ParsedKey[], options: { signal?: AbortSignal }): AsyncGenerator<SourceBatch> {
     const chunk = Math.max(1, this.options.keysPerRead ?? 500);
     const arrays = this.keys.map((k, i) => `$${i + 1}::${k.type.sql}[]`).join(', ');
-    const filter = this.options.filter ? ` AND (${this.options.filter})` : '';
+    const filter = this.options.filter ? ` AND (${this.options.filter}\n)` : '';
     const sql =
       this.keys.length === 1
         ? `${this.selectRows} WHERE ${this.keyList} = ANY(${arrays})${filter}`

@@ -34,10 +34,10 @@ export interface PostgresStateOptions {
 /**
  * SQLSTATEs of a CREATE ... IF NOT EXISTS that lost a race with another process's identical one:
  * both saw nothing and both created, and the loser trips over the catalog's unique index
- * (23505) or, rarely, the object itself (42P06 schema, 42P07 table). Its statement fails only
+ * (23505) or, rarely, the object itself (42P06 schema, 42P07 table, 42710 the row type of a table). Its statement fails only
  * once the winner's has committed, so the object exists and first use goes on.
  */
-const CREATED_MEANWHILE: ReadonlySet<string> = new Set(['23505', '42P06', '42P07']);
+const CREATED_MEANWHILE: ReadonlySet<string> = new Set(['23505', '42P06', '42P07', '42710']);
 
 /** A TTL in milliseconds as an interval after the server's now (a parameter, never spliced in). */
 const EXPIRY = `now() + $3::double precision * interval '1 millisecond'`;

@@ -13,7 +13,7 @@
  */
 import { normaliseIdentifier } from '../cassandra/table-schema.js';
 import { cassandraError } from '../cassandra/client.js';
-import type { ByTableConfig, Config, PipelineConfig, TablesConfig } from '../config/schema.js';
+import { stateStoreKind, type ByTableConfig, type Config, type PipelineConfig, type TablesConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
 import { cassandraOf, type Stores } from './stores.js';
 
@@ -41,7 +41,7 @@ export async function expandPipelines(config: Readonly<Config>, stores: Pick<Sto
     const all = await keyspaces.get(keyspace)!;
     if (!all) throw new CesyncError('SCHEMA_MISMATCH', `pipeline ${entry.name}: keyspace ${keyspace} does not exist${await keyspaceList(stores)}`);
     // cesync's own state, when it is kept in this keyspace, is not a table to sync.
-    const own = config.state.store === 'cassandra' && config.state.keyspace === keyspace ? STATE_TABLES : [];
+    const own = stateStoreKind(config) === 'cassandra' && config.state.keyspace === keyspace ? STATE_TABLES : [];
     const tables = selectTables(entry.name, keyspace, entry.tables, all.filter((t) => !own.includes(t)), own.some((t) => all.includes(t)));
     const expanded = tables.map((table) => tablePipeline(entry, table));
     checkByTable(entry.name, entry.byTable ?? [], tables);

@@ -6,7 +6,9 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { FieldDescription } from '../engine/field-schema.js';
 import type { PendingSource } from '../engine/ports.js';
 import { createQueue, FlagPending, QueuePending, type QueueSpec } from '../postgres/pending.js';
-import { loadPgTableSchema, mapPgFields } from '../postgres/table-schema.js';
+import { findColumn, loadPgTableSchema, mapPgFields, type PgTableSchema } from '../postgres/table-schema.js';
+import { postgresError, quoteIdent, type PostgresPool } from '../postgres/client.js';
+import { CesyncError } from '../errors.js';
 import { PostgresTableSource } from '../postgres/table-source.js';
 import { pgFieldType } from '../postgres/value-converter.js';
 import { columnNames } from './pipeline-shape.js';
@@ -28,6 +30,25 @@ export interface OpenedPostgresTable {
  */
 const pendingSources = new WeakMap<object, Map<string, PendingSource>>();
 
+/**
+ * A pipeline's `filter` checked by the server before anything runs (EXPLAIN plans it, reading
+ * nothing): a column that does not exist or a syntax error is a configuration error, exit 2,
+ * not a store's refusal halfway through a sync.
+ */
+async function checkFilter(pool: PostgresPool, table: PgTableSchema, filter: string | undefined, where: string): Promise<void> {
+  if (filter === undefined) return;
+  try {
+    // The newline ends a trailing `--` comment inside the filter before the parenthesis.
+    await pool.query(`EXPLAIN SELECT 1 FROM ${quoteIdent(table.schema)}.${quoteIdent(table.table)} WHERE (${filter}\n)`);
+  } catch (cause) {
+    const code = (cause as { code?: string }).code ?? '';
+    if (code.startsWith('42') || code.startsWith('22')) {
+      throw new CesyncError('CONFIG_INVALID', `filter of ${table.schema}.${table.table}: ${(cause as Error).message} (filter: ${filter})`, { cause });
+    }
+    throw postgresError(cause, where);
+  }
+}
+
 /** A configured name as PostgreSQL resolves it: "Quoted" exactly, unquoted folded to lower case. */
 function unquoted(name: string | undefined): string | undefined {
   if (name === undefined) return undefined;
@@ -48,7 +69,11 @@ export async function openPostgresTable(stores: Stores, pipeline: PipelineConfig
 async function openTable(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPostgresTable> {
   const pool = postgresOf(stores);
   const raw = await loadPgTableSchema(pool, unquoted(pipeline.keyspace)!, unquoted(pipeline.table)!, stores.postgresWhere);
-  const schema = mapPgFields(raw, columnNames(pipeline));
+  // The flag is cesync's bookkeeping, not the row's content: it is never in documents (the
+  // document would say "pending" while the row, once marked, says done).
+  const flag = pipeline.pending && 'flag' in pipeline.pending ? findColumn(raw, pipeline.pending.flag)?.name : undefined;
+  const schema = mapPgFields(raw, { ...columnNames(pipeline), ...(flag !== undefined ? { [flag]: null } : {}) });
+  await checkFilter(pool, raw, pipeline.filter, stores.postgresWhere);
   if (typeof pipeline.version !== 'object') throw new Error('a PostgreSQL pipeline has a version column (checked by the configuration schema)');
   const table = new PostgresTableSource(pool, schema, {
     pageSize: pipeline.pageSize,
@@ -65,7 +90,11 @@ async function openTable(stores: Stores, pipeline: PipelineConfig): Promise<Open
   const where = `${schema.schema}.${schema.table}`;
   const p = pipeline.pending;
   if (!p) return { table, fields, where };
-  if ('flag' in p) return { table, fields, where, pending: new FlagPending(pool, table, raw, p.flag, { where: stores.postgresWhere, ...(pipeline.filter !== undefined ? { filter: pipeline.filter } : {}) }) };
+  if ('flag' in p) {
+    const pending = new FlagPending(pool, table, raw, p.flag, { where: stores.postgresWhere, ...(pipeline.filter !== undefined ? { filter: pipeline.filter } : {}) });
+    await pending.checkTriggers();
+    return { table, fields, where, pending };
+  }
   const spec: QueueSpec = { schema: unquoted(p.queue.schema) ?? schema.schema, table: unquoted(p.queue.table) ?? `${schema.table}_cesync_queue`.slice(0, 63), id: p.queue.id, match: p.queue.match ?? {} };
   let opened: QueuePending | undefined;
   // The queue is opened when first used, so --create-queue can make it first.

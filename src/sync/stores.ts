@@ -52,7 +52,8 @@ export async function connectStores(config: Readonly<Config>): Promise<Stores> {
   const postgresWhere = config.postgres ? describePostgres(config.postgres) : '';
   const elasticsearchWhere = describeNode(config.elasticsearch);
   const cassandra = useCassandra ? createCassandraClient(config.cassandra) : undefined;
-  const postgres = usePostgres ? createPostgresPool(config.postgres!) : undefined;
+  const inFlight = Math.max(0, ...config.pipelines.filter((p) => p.source === 'postgres').map((p) => p.rangesInFlight));
+  const postgres = usePostgres ? createPostgresPool(config.postgres!, inFlight + 3) : undefined;
   // A pool's idle connection that the server drops must not end the process: the next query
   // reports the failure with a coded error.
   postgres?.on('error', () => undefined);
