@@ -26,11 +26,11 @@ const group = {
   byTable: [{ tables: 'users', fields: { name: 'fullName' } }],
 };
 
-/** A configuration file of its own directory; cesync's state is kept in the synced keyspace itself (its tables are never synced). */
+/** A configuration file of its own directory; cesync's state is kept in the synced keyspace itself, by the default store (its tables are never synced). */
 function configFile(name: string, pipelines: Record<string, unknown>[]): string {
   const sub = join(dir, name);
   mkdirSync(sub, { recursive: true });
-  return writeConfig(sub, rawConfig(pipelines, { state: { store: 'cassandra', keyspace: KS }, failureLedger: join(sub, 'failures.ndjson') }));
+  return writeConfig(sub, rawConfig(pipelines, { state: { keyspace: KS }, failureLedger: join(sub, 'failures.ndjson') }));
 }
 
 const indices = async (pattern: string) => (await es.cat.indices({ index: pattern, format: 'json', h: 'index' })).map((i) => i.index!).sort();
