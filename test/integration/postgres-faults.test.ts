@@ -17,6 +17,7 @@ import {
   expectIndexMatchesTable,
   indexDocs,
   pgRawConfig,
+  savedProgress,
   sleep,
   testSchema,
   until,
@@ -160,11 +161,7 @@ describe('Elasticsearch failing mid-batch', () => {
 });
 
 describe('kill -9', () => {
-  const progress = async () => {
-    const rs = await pool.query<{ state: string }>(`SELECT state FROM ${S}.pipeline_state WHERE pipeline = 'bulk'`).catch(() => ({ rows: [] }));
-    const state = rs.rows[0] ? (JSON.parse(rs.rows[0].state) as { status: string; spans: { done: boolean }[] }) : undefined;
-    return { status: state?.status, done: state?.spans.filter((s) => s.done).length ?? 0, total: state?.spans.length ?? 0 };
-  };
+  const progress = () => savedProgress(pool, S, 'bulk');
 
   it('of a full sync mid-run: the next run resumes, and both stores end alike', async () => {
     const run = start(['sync', '--config', configFile, '--pipeline', 'bulk', '--quiet', '--rate', '2000']);

@@ -307,3 +307,10 @@ export function esProxy(): Promise<EsProxy> {
     });
   });
 }
+
+/** The saved progress of a full sync of `pipeline` (state kept in `schema`): its status and spans done, of how many. */
+export async function savedProgress(pool: pg.Pool, schema: string, pipeline: string): Promise<{ status: string | undefined; done: number; total: number }> {
+  const rs = await pool.query<{ state: string }>(`SELECT state FROM ${schema}.pipeline_state WHERE pipeline = $1`, [pipeline]).catch(() => ({ rows: [] as { state: string }[] }));
+  const state = rs.rows[0] ? (JSON.parse(rs.rows[0].state) as { status: string; spans: { done: boolean }[] }) : undefined;
+  return { status: state?.status, done: state?.spans.filter((x) => x.done).length ?? 0, total: state?.spans.length ?? 0 };
+}

@@ -19,6 +19,7 @@ import {
   indexCount,
   indexDocs,
   pgRawConfig,
+  savedProgress,
   sleep,
   testSchema,
   until,
@@ -228,12 +229,7 @@ describe('full sync', () => {
 });
 
 describe('resumable full sync', () => {
-  /** The saved progress of the bulk pipeline: spans done, of how many. */
-  const progress = async () => {
-    const rs = await pool.query<{ state: string }>(`SELECT state FROM ${S}.pipeline_state WHERE pipeline = 'bulk'`).catch(() => ({ rows: [] }));
-    const state = rs.rows[0] ? (JSON.parse(rs.rows[0].state) as { status: string; spans: { done: boolean }[] }) : undefined;
-    return { status: state?.status, done: state?.spans.filter((s) => s.done).length ?? 0, total: state?.spans.length ?? 0 };
-  };
+  const progress = () => savedProgress(pool, S, 'bulk');
 
   it('stopped by SIGTERM mid-run, resumes where it stopped and ends exact', async () => {
     const run = start(['sync', '--config', configFile, '--pipeline', 'bulk', '--quiet', '--rate', '2000']);
