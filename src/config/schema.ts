@@ -544,8 +544,10 @@ function sharedPending(pipelines: readonly PipelineConfig[]): [number, string][]
   const seen = new Map<string, { index: number; filtered: boolean }>();
   pipelines.forEach((p, i) => {
     if (p.source !== 'postgres' || !p.pending) return;
-    const table = `${p.keyspace}.${p.table}`.toLowerCase();
-    const key = 'flag' in p.pending ? `flag ${table}.${p.pending.flag.toLowerCase()}` : `queue ${(p.pending.queue.schema ?? p.keyspace).toLowerCase()}.${(p.pending.queue.table ?? `${p.table}_cesync_queue`).toLowerCase()}`;
+    // Names as PostgreSQL resolves them: "Quoted" exactly, unquoted folded to lower case.
+    const n = (name: string) => (name.startsWith('"') && name.endsWith('"') ? name.slice(1, -1) : name.toLowerCase());
+    const table = `${n(p.keyspace)}.${n(p.table)}`;
+    const key = 'flag' in p.pending ? `flag ${table}.${n(p.pending.flag)}` : `queue ${n(p.pending.queue.schema ?? p.keyspace)}.${p.pending.queue.table ? n(p.pending.queue.table) : `${n(p.table)}_cesync_queue`.slice(0, 63)}`;
     const other = seen.get(key);
     const filtered = p.filter !== undefined;
     if (other && (key.startsWith('queue') || !filtered || !other.filtered)) {

@@ -152,7 +152,7 @@ export class FlagPending implements PendingSource {
       this.pool,
       this.options.where,
       `SELECT t.tgname AS name FROM pg_trigger t
-        WHERE t.tgrelid = $1::regclass AND NOT t.tgisinternal AND t.tgenabled <> 'D' AND (t.tgtype & 1) = 1 AND (t.tgtype & 2) = 2 AND (t.tgtype & 16) = 16
+        WHERE t.tgrelid = $1::regclass AND NOT t.tgisinternal AND t.tgenabled IN ('O', 'A') AND (t.tgtype & 1) = 1 AND (t.tgtype & 2) = 2 AND (t.tgtype & 16) = 16
           AND (cardinality(t.tgattr::int2[]) = 0 OR (SELECT attnum FROM pg_attribute WHERE attrelid = t.tgrelid AND attname = $2) = ANY(t.tgattr::int2[]))`,
       [this.table, this.flagName],
     );

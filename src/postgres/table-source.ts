@@ -13,6 +13,7 @@
  * other keys rows may share a position, so a resume point is placed just before the last row's
  * position, and those rows are read again (writes are idempotent).
  */
+import type pg from 'pg';
 import type { ParsedKey, RecordSource, SourceSpan, SpanProgress, VersionBatch, VersionEntry, Watermark } from '../engine/ports.js';
 import type { SourceBatch, SourceRecord } from '../engine/record.js';
 import { compileDocumentId, splitDelimitedId, splitJsonId, type IdFormat } from '../engine/document-id.js';
@@ -358,18 +359,23 @@ export class PostgresTableSource implements RecordSource {
       throw postgresError(cause, this.options.where);
     });
     client.on('error', () => undefined); // a connection ended meanwhile is reported by the query
+    let failed: Error | undefined;
     try {
       await client.query('SET statement_timeout = 0');
-      await client.query(`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${this.table} (${quoteIdent(this.change.column.name)})`);
+      // Nor pg's own timeout of a query's answer (0 would mean its default).
+      const build = { text: `CREATE INDEX CONCURRENTLY IF NOT EXISTS ${quoteIdent(name)} ON ${this.table} (${quoteIdent(this.change.column.name)})`, query_timeout: 2_147_483_647 };
+      await client.query(build as pg.QueryConfig); // query_timeout: honoured by pg, missing from its types
       const valid = await client.query(`SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, [`${quoteIdent(this.schema.schema)}.${quoteIdent(name)}`]);
       if (valid.rows[0]?.indisvalid === false) {
         throw new CesyncError('STORE_REQUEST', `index ${name} exists but is invalid (an interrupted build): DROP INDEX ${quoteIdent(this.schema.schema)}.${quoteIdent(name)}, then run --create-index again`);
       }
     } catch (cause) {
+      failed = cause as Error;
       throw postgresError(cause, this.options.where);
     } finally {
-      await client.query('RESET statement_timeout').catch(() => undefined);
-      client.release();
+      // A connection that failed is closed, not returned to the pool with its session changed.
+      if (!failed) await client.query('RESET statement_timeout').catch((e: Error) => (failed = e));
+      client.release(failed);
     }
     return name;
   }

@@ -42,7 +42,7 @@ async function checkFilter(pool: PostgresPool, table: PgTableSchema, filter: str
     await pool.query(`EXPLAIN SELECT 1 FROM ${quoteIdent(table.schema)}.${quoteIdent(table.table)} WHERE (${filter}\n)`);
   } catch (cause) {
     const code = (cause as { code?: string }).code ?? '';
-    if (code.startsWith('42') || code.startsWith('22')) {
+    if ((code.startsWith('42') && code !== '42501') || code.startsWith('22')) {
       throw new CesyncError('CONFIG_INVALID', `filter of ${table.schema}.${table.table}: ${(cause as Error).message} (filter: ${filter})`, { cause });
     }
     throw postgresError(cause, where);
