@@ -58,6 +58,11 @@ export interface RunReport extends RunCounters {
   readonly window?: { readonly from: Watermark; readonly to: number };
   readonly changeDetection?: 'change-column' | 'scan';
   readonly watermark?: Watermark;
+  /**
+   * Incremental sync: the window ended early, at the start (ISO 8601) of a transaction still open
+   * in the source (its rows, once committed, are read by a later run).
+   */
+  readonly heldBackSince?: string;
   /** Targeted sync with `collectOutcomes`: what happened to each requested id. */
   readonly outcomes?: Readonly<Record<string, IdOutcome>>;
 }
@@ -117,6 +122,7 @@ export function summarise(r: RunReport): string {
     const t = (v: number) => (v > 0 ? new Date(Math.floor(v / 1000)).toISOString() : 'the beginning');
     line += `\n  changes after ${t(r.window.from.version)} up to ${t(r.window.to)}, found by ${r.changeDetection === 'scan' ? 'a scan of keys and write times' : 'the change column index'}`;
   }
+  if (r.heldBackSince) line += `\n  held back by a transaction open since ${r.heldBackSince} (pg_stat_activity shows it): later changes wait until it ends`;
   if (r.resumedSpans > 0) line += `\n  resumed: ${r.resumedSpans} of ${r.totalSpans} ranges were already done`;
   if (r.interrupted) line += '\n  interrupted: progress is saved, the next run resumes';
   for (const p of r.inputProblems.slice(0, 20)) line += `\n  line ${p.line}: ${p.kind} ${JSON.stringify(shorten(p.text))}: ${p.reason}`;

@@ -180,10 +180,11 @@ export async function syncPipelineIncremental(
   if ('last' in start && !(await stores.state.loadWatermark(pipeline.name, 'to-elasticsearch'))) {
     return fullSyncOpened(stores, opened, pipeline, options);
   }
-  return incrementalSync(
+  const window = await windowOf(stores, pipeline, 'to-elasticsearch', start, options.now, opened.source);
+  const report = await incrementalSync(
     { ...deps, state: stores.state },
     {
-      ...(await windowOf(stores, pipeline, 'to-elasticsearch', start, options.now, opened.source)),
+      ...window,
       dryRun: options.dryRun,
       planPath: options.planPath,
       throttle: options.throttle ?? pipeline.throttle,
@@ -191,6 +192,7 @@ export async function syncPipelineIncremental(
       signal: options.signal,
     },
   );
+  return window.heldBackSince !== undefined ? { ...report, heldBackSince: new Date(Math.floor(window.heldBackSince / 1000)).toISOString() } : report;
 }
 
 /**
@@ -205,11 +207,16 @@ async function windowOf(
   start: IncrementalStart | { readonly all: true },
   nowMs = Date.now(),
   writes?: Pick<RecordSource, 'openWritesSince'>,
-): Promise<WindowRunOptions> {
-  // Never past the start of a transaction still writing (PostgreSQL commits out of order: its
-  // rows carry versions from its start, and appear only at its commit).
+): Promise<WindowRunOptions & { readonly heldBackSince?: number }> {
+  // Never past the start of a transaction still open (PostgreSQL commits out of order: its rows
+  // carry versions from its start, and appear only at its commit).
   const open = await writes?.openWritesSince?.();
-  const upper = Math.min((nowMs - pipeline.incremental.safetyLagMs) * 1000, open !== undefined ? open - 1 : Infinity);
+  const lagged = (nowMs - pipeline.incremental.safetyLagMs) * 1000;
+  const upper = Math.min(lagged, open !== undefined ? open - 1 : Infinity);
+  // Said in the report when it holds the window back by more than ten safety lags (at least a
+  // second): a session idle in transaction stops every window at its start until it ends.
+  const notice = Math.max(10 * pipeline.incremental.safetyLagMs, 1000) * 1000;
+  const heldBackSince = open !== undefined && lagged - open > notice ? open : undefined;
   const from = 'last' in start ? ((await stores.state.loadWatermark(pipeline.name, direction)) ?? START) : 'all' in start ? START : { version: start.from, id: '' };
   return {
     pipeline: pipeline.name,
@@ -218,8 +225,10 @@ async function windowOf(
     to: 'from' in start ? Math.min(start.to ?? upper, upper) : upper,
     saveWatermark: !('from' in start),
     batchSize: pipeline.incremental.batchSize,
+    ...(heldBackSince !== undefined ? { heldBackSince } : {}),
   };
 }
+
 
 /**
  * Incremental sync from the index back to the table: documents changed after the pipeline's

@@ -52,6 +52,8 @@ describe('PostgreSQL in production conditions', () => {
       expect(mid.code).toBe(0);
       // The window stops before the open transaction's start (its rows carry now() from then).
       expect(mid.report!.window!.to).toBeLessThan(started);
+      // And the report says what holds it back.
+      expect((mid.report as Report & { heldBackSince?: string }).heldBackSince).toBe(new Date(Math.floor(started / 1000)).toISOString());
       await late.query(`INSERT INTO ${S}.late (id, v, last_modified) VALUES (3, 'late', now())`);
       await late.query('COMMIT');
     } finally {

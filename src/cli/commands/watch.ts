@@ -93,6 +93,7 @@ export function watchCommand(ctx: CliContext): Command {
         };
       }),
     );
+    const heldBack = new Map<string, string | undefined>();
     const reason = (e: unknown) => redactText(e instanceof Error ? e.message : String(e), ctx.secrets);
     try {
       log.info({ owner, pipelines: pipelines.map((p) => p.name) }, 'watch started');
@@ -106,6 +107,11 @@ export function watchCommand(ctx: CliContext): Command {
           if (r.read > 0 || r.failed > 0) {
             log.info({ pipeline: step.pipeline, direction: step.direction, read: r.read, indexed: r.indexed, unchanged: r.unchanged, failed: r.failed, watermark: r.watermark }, 'changes applied');
           }
+          // Once per transaction, not every round.
+          if (r.heldBackSince && heldBack.get(step.pipeline) !== r.heldBackSince) {
+            log.warn({ pipeline: step.pipeline, openSince: r.heldBackSince }, 'a transaction open in the source holds the window back; later changes wait until it ends');
+          }
+          heldBack.set(step.pipeline, r.heldBackSince);
         },
         onRetry: (step, error, { attempt, delayMs }) => {
           log.warn({ pipeline: step.pipeline, direction: step.direction, attempt, retryInMs: delayMs, error: reason(error) }, 'store unavailable; retrying the step');
