@@ -359,7 +359,8 @@ async function main(argv: string[]): Promise<number> {
   }
 
   say('starting services (or finding them running)');
-  const { started, alreadyRunning, endpoints } = await startServices();
+  // The Sunbird demo needs no PostgreSQL (the CCD demo, npm run demo:ccd, does).
+  const { started, alreadyRunning, endpoints } = await startServices(['cassandra', 'elasticsearch']);
   if (started.length) say(`started: ${started.join(', ')}`);
   if (alreadyRunning.length) say(`already running: ${alreadyRunning.join(', ')}`);
   const esNode = endpoints.elasticsearch.node;
