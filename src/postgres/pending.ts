@@ -88,7 +88,7 @@ export class FlagPending implements PendingSource {
     while (out.length < max) {
       throwIfInterrupted(options.signal, 'the listing of pending rows');
       const params: unknown[] = [];
-      let cond = `${this.pendingCondition()}${this.options.filter ? ` AND (${this.options.filter}\n)` : ''}`;
+      let cond = this.pendingCondition();
       if (this.cursor) {
         params.push(...this.cursor);
         cond += ` AND (${keyList}) > (${this.keys.map((k, i) => `$${i + 1}::${k.type.sql}`).join(', ')})`;
@@ -166,13 +166,13 @@ export class FlagPending implements PendingSource {
     }
   }
 
-  /** A pending row: its flag false, or null (never marked). */
+  /** A pending row of this pipeline: its flag false, or null (never marked), and within its filter. */
   private pendingCondition(): string {
-    return `(${this.flag} = false OR ${this.flag} IS NULL)`;
+    return `(${this.flag} = false OR ${this.flag} IS NULL)${this.options.filter ? ` AND (${this.options.filter}\n)` : ''}`;
   }
 
   async count(): Promise<number | undefined> {
-    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.pendingCondition()}${this.options.filter ? ` AND (${this.options.filter}\n)` : ''}`, []);
+    const rows = await run(this.pool, this.options.where, `SELECT count(*)::text AS n FROM ${this.table} WHERE ${this.pendingCondition()}`, []);
     return Number(rows[0]?.['n'] ?? 0);
   }
 }

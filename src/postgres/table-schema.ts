@@ -100,6 +100,11 @@ export function mapPgFields(schema: PgTableSchema, fields: Readonly<Record<strin
   return { ...schema, columns };
 }
 
+/** A configured name as PostgreSQL resolves it: "Quoted" exactly, unquoted folded to lower case. */
+export function resolveName(name: string): string {
+  return name.startsWith('"') && name.endsWith('"') ? name.slice(1, -1) : name.toLowerCase();
+}
+
 /** A column as configured: "Quoted" by its exact name, unquoted by its name or its lower case (as PostgreSQL folds it). */
 export function findColumn(schema: PgTableSchema, name: string): PgColumn | undefined {
   if (name.startsWith('"') && name.endsWith('"')) return schema.columns.find((c) => c.name === name.slice(1, -1));

@@ -105,14 +105,10 @@ export class PostgresTableSource implements RecordSource {
 
     const version = checkPgVersionColumn(schema, options.version.column, 'version column');
     this.versionKind = version.kind;
-    // Whole seconds and the microseconds apart: exact on every server version (before 14,
-    // extract() returns a double, whose epoch microseconds can be one off).
     const micros = (c: PgColumn, kind: VersionKind) => {
       const q = quoteIdent(c.name);
       // A timestamp of ±infinity has no microseconds: the row is versioned as one without a version.
-      return kind === 'timestamp'
-        ? `(CASE WHEN isfinite(${q}) THEN extract(epoch from date_trunc('second', ${q}))::int8 * 1000000 + extract(microseconds from ${q})::int8 % 1000000 END)`
-        : `${q}::int8`;
+      return kind === 'timestamp' ? `(CASE WHEN isfinite(${q}) THEN ${epochMicros(q)} END)` : `${q}::int8`;
     };
     const versionSelector = `${micros(version.column, version.kind)} AS ${VERSION_ALIAS}`;
     if (options.changeColumn !== undefined) {
@@ -340,7 +336,7 @@ export class PostgresTableSource implements RecordSource {
    */
   async openWritesSince(): Promise<number | undefined> {
     const rs = await this.query(
-      `SELECT (extract(epoch from date_trunc('second', min(xact_start)))::int8 * 1000000 + extract(microseconds from min(xact_start))::int8 % 1000000)::text AS since
+      `SELECT (${epochMicros('min(xact_start)')})::text AS since
          FROM pg_stat_activity
         WHERE xact_start IS NOT NULL AND datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'`,
       [],
@@ -433,6 +429,15 @@ export class PostgresTableSource implements RecordSource {
     const end = s.end === null ? (this.lastPosition > start ? this.lastPosition : start + 1n) : BigInt(s.end);
     return end > start ? end - start : 0n;
   }
+}
+
+/**
+ * Microseconds since the epoch of a timestamp expression, exactly: whole seconds and the
+ * microseconds apart (before PostgreSQL 14, extract() returns a double, whose epoch
+ * microseconds can be one off).
+ */
+function epochMicros(expr: string): string {
+  return `(extract(epoch from date_trunc('second', ${expr}))::int8 * 1000000 + extract(microseconds from ${expr})::int8 % 1000000)`;
 }
 
 /** A uuid's position: its first 8 bytes as an unsigned number, minus 2^63. */

@@ -6,7 +6,7 @@ import type { PipelineConfig } from '../config/schema.js';
 import type { FieldDescription } from '../engine/field-schema.js';
 import type { PendingSource } from '../engine/ports.js';
 import { createQueue, FlagPending, QueuePending, type QueueSpec } from '../postgres/pending.js';
-import { findColumn, loadPgTableSchema, mapPgFields, type PgTableSchema } from '../postgres/table-schema.js';
+import { findColumn, loadPgTableSchema, mapPgFields, resolveName, type PgTableSchema } from '../postgres/table-schema.js';
 import { postgresError, quoteIdent, type PostgresPool } from '../postgres/client.js';
 import { CesyncError } from '../errors.js';
 import { PostgresTableSource } from '../postgres/table-source.js';
@@ -49,11 +49,6 @@ async function checkFilter(pool: PostgresPool, table: PgTableSchema, filter: str
   }
 }
 
-/** A configured name as PostgreSQL resolves it: "Quoted" exactly, unquoted folded to lower case. */
-function unquoted(name: string | undefined): string | undefined {
-  if (name === undefined) return undefined;
-  return name.startsWith('"') && name.endsWith('"') ? name.slice(1, -1) : name.toLowerCase();
-}
 
 export async function openPostgresTable(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPostgresTable> {
   const opened = await openTable(stores, pipeline);
@@ -68,7 +63,7 @@ export async function openPostgresTable(stores: Stores, pipeline: PipelineConfig
 
 async function openTable(stores: Stores, pipeline: PipelineConfig): Promise<OpenedPostgresTable> {
   const pool = postgresOf(stores);
-  const raw = await loadPgTableSchema(pool, unquoted(pipeline.keyspace)!, unquoted(pipeline.table)!, stores.postgresWhere);
+  const raw = await loadPgTableSchema(pool, resolveName(pipeline.keyspace), resolveName(pipeline.table), stores.postgresWhere);
   // The flag is cesync's bookkeeping, not the row's content: it is never in documents (the
   // document would say "pending" while the row, once marked, says done).
   const flag = pipeline.pending && 'flag' in pipeline.pending ? findColumn(raw, pipeline.pending.flag)?.name : undefined;
@@ -95,13 +90,20 @@ async function openTable(stores: Stores, pipeline: PipelineConfig): Promise<Open
     await pending.checkTriggers();
     return { table, fields, where, pending };
   }
-  const spec: QueueSpec = { schema: unquoted(p.queue.schema) ?? schema.schema, table: unquoted(p.queue.table) ?? `${schema.table}_cesync_queue`.slice(0, 63), id: p.queue.id, match: p.queue.match ?? {} };
-  let opened: QueuePending | undefined;
-  // The queue is opened when first used, so --create-queue can make it first.
+  const spec: QueueSpec = { schema: p.queue.schema !== undefined ? resolveName(p.queue.schema) : schema.schema,
+    table: p.queue.table !== undefined ? resolveName(p.queue.table) : `${schema.table}_cesync_queue`.slice(0, 63), id: p.queue.id, match: p.queue.match ?? {} };
+  // The queue is opened when first used (once; again after a failure, such as a queue not made
+  // yet), so --create-queue can make it first.
+  let opened: Promise<QueuePending> | undefined;
+  const queue = () =>
+    (opened ??= QueuePending.open(pool, table, raw, spec, { where: stores.postgresWhere }).catch((e: unknown) => {
+      opened = undefined;
+      throw e;
+    }));
   const lazy: PendingSource = {
-    take: async (max, o) => (opened ??= await QueuePending.open(pool, table, raw, spec, { where: stores.postgresWhere })).take(max, o),
-    settle: async (batch, done) => (opened ??= await QueuePending.open(pool, table, raw, spec, { where: stores.postgresWhere })).settle(batch, done),
-    count: async () => (opened ??= await QueuePending.open(pool, table, raw, spec, { where: stores.postgresWhere })).count(),
+    take: async (max, o) => (await queue()).take(max, o),
+    settle: async (batch, done) => (await queue()).settle(batch, done),
+    count: async () => (await queue()).count(),
   };
   return { table, fields, where, pending: lazy, createQueue: () => createQueue(pool, raw, spec, stores.postgresWhere) };
 }
