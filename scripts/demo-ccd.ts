@@ -4,7 +4,8 @@
 //   1. sets up the project's role and database on the machine's PostgreSQL and starts
 //      Elasticsearch (or finds them running),
 //   2. creates CCD's `case_data` in schema `ccd` (with its marked_by_logstash trigger) and fills it
-//      with generated cases of four case types, unless it already holds exactly those cases,
+//      with generated cases of four case types, unless it already holds exactly those cases (when
+//      it loads them, the state and the indices start afresh too),
 //   3. `cesync sync --config examples/ccd.yaml`: every case type into its own index, each an alias
 //      over <name>-000001, as CCD has it,
 //   4. `cesync sync --since last`: what is pending (marked_by_logstash = false) is indexed and
@@ -113,6 +114,12 @@ async function main(argv: string[]): Promise<number> {
     for (const s of CCD_DDL(SCHEMA)) await pool.query(s);
     const have = Number((await pool.query(`SELECT count(*) AS n FROM ${SCHEMA}.case_data`)).rows[0].n);
     if (have !== options.cases) {
+      // Cases generated anew carry their generated versions again, older than what an earlier run
+      // left in the indices (its drift step): start those afresh too, as --reset does.
+      if (!options.reset) {
+        await pool.query(`DROP SCHEMA IF EXISTS ${STATE_SCHEMA} CASCADE`);
+        for (const i of indices) await es(node, 'DELETE', `/${i}-000001?ignore_unavailable=true`);
+      }
       const started = Date.now();
       const rows = generateCases(options.cases, options.seed);
       await pool.query(`TRUNCATE ${SCHEMA}.case_data RESTART IDENTITY`);
