@@ -78,7 +78,7 @@ export async function documentStats(m: CesyncModules, stores: Stores, pipeline: 
 
 /** Deletes `index` and creates it again as cesync would (same mapping and settings). */
 export async function freshIndex(m: CesyncModules, stores: Stores, pipeline: PipelineConfig, index: string): Promise<void> {
-  await stores.elasticsearch.indices.delete({ index, ignore_unavailable: true });
+  await stores.target.deleteIndex(index);
   await (await m.pipeline.openPipeline(stores, { ...pipeline, index })).sink.prepare();
 }
 
@@ -89,18 +89,23 @@ export interface BulkSettings {
 
 /** Sends the documents to `index` with the bulk helper, then refreshes (as cesync does at the end). */
 export async function bulkLoad(stores: Stores, index: string, docs: readonly PreparedDocument[], bulk: BulkSettings): Promise<number> {
-  const stats = await stores.elasticsearch.helpers.bulk<PreparedDocument>({
-    datasource: docs as PreparedDocument[],
+  let successful = 0;
+  let dropped: string | undefined;
+  await stores.target.bulk<PreparedDocument>({
+    datasource: (async function* () {
+      yield* docs;
+    })(),
     flushBytes: bulk.flushBytes,
     concurrency: bulk.concurrency,
-    flushInterval: 30_000,
-    onDocument: (d) => [{ index: { _index: index, _id: d.id, version: d.version, version_type: 'external_gte' } }, d.body as unknown as PreparedDocument],
-    onDrop: (d) => {
-      throw new Error(`document ${JSON.stringify(d.operation)} dropped: ${d.status} ${JSON.stringify(d.error)}`);
-    },
+    flushIntervalMs: 30_000,
+    retry: { retries: 0 },
+    action: (d) => [{ index: { _index: index, _id: d.id, version: d.version, version_type: 'external_gte' } }, d.body],
+    applied: () => void successful++,
+    refused: (d) => void (dropped ??= `document ${d.id ?? '?'} dropped: ${d.status} ${JSON.stringify(d.error)}`),
   });
-  await stores.elasticsearch.indices.refresh({ index });
-  return stats.successful;
+  if (dropped) throw new Error(dropped);
+  await stores.target.refresh(index);
+  return successful;
 }
 
 export interface ScanSettings {

@@ -15,7 +15,7 @@ export interface CesyncModules {
   tableSchema: typeof import('../src/cassandra/table-schema.ts');
   cassandraClient: typeof import('../src/cassandra/client.ts');
   esClient: typeof import('../src/elasticsearch/client.ts');
-  indexSink: typeof import('../src/elasticsearch/index-sink.ts');
+  indexSink: typeof import('../src/search-index/index-sink.ts');
 }
 
 export async function loadCesync(): Promise<CesyncModules> {
@@ -29,6 +29,6 @@ export async function loadCesync(): Promise<CesyncModules> {
     tableSchema: await load('cassandra/table-schema.js'),
     cassandraClient: await load('cassandra/client.js'),
     esClient: await load('elasticsearch/client.js'),
-    indexSink: await load('elasticsearch/index-sink.js'),
+    indexSink: await load('search-index/index-sink.js'),
   };
 }

@@ -38,7 +38,7 @@ export async function measureWatchLatency(options: {
   const { stores, changes } = options;
   await stores.cassandra!.execute(`CREATE TABLE IF NOT EXISTS ${KEYSPACE}.${TABLE} (id text PRIMARY KEY, body text, updated_at timestamp)`);
   await stores.cassandra!.execute(`TRUNCATE ${KEYSPACE}.${TABLE}`);
-  await stores.elasticsearch.indices.delete({ index: LATENCY_INDEX, ignore_unavailable: true });
+  await stores.target.deleteIndex(LATENCY_INDEX);
   const config = path.join(options.workDir, 'latency.yaml');
   await writeFile(
     config,
@@ -77,8 +77,9 @@ export async function measureWatchLatency(options: {
       });
       const t0 = performance.now();
       for (;;) {
-        const res = await stores.elasticsearch.search({ index: LATENCY_INDEX, size: 0, query: { term: { id } }, track_total_hits: true });
-        if (((res.hits.total as { value: number }).value ?? 0) > 0) break;
+        const res = await stores.target.search(LATENCY_INDEX, { size: 0, query: { term: { id } }, track_total_hits: true });
+        const total = res.hits.total;
+        if ((typeof total === 'number' ? total : (total?.value ?? 0)) > 0) break;
         if (performance.now() - t0 > 30_000) throw new Error(`change ${id} not searchable after 30 s`);
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -88,7 +89,7 @@ export async function measureWatchLatency(options: {
   } finally {
     watcher.kill('SIGTERM');
     await exited;
-    await stores.elasticsearch.indices.delete({ index: LATENCY_INDEX, ignore_unavailable: true }).catch(() => undefined);
+    await stores.target.deleteIndex(LATENCY_INDEX).catch(() => undefined);
   }
   const sorted = [...latencies].sort((a, b) => a - b);
   return {

@@ -261,7 +261,7 @@ async function main(argv: string[]): Promise<number> {
     if (!options.keep) {
       const indices = [SYNC_INDEX, COMPOSED_INDEX, PG_INDEX, CEILING_INDEX, LATENCY_INDEX];
       say(`dropping keyspace ${KEYSPACE} and indices ${indices.join(', ')}`);
-      await stores.elasticsearch.indices.delete({ index: indices, ignore_unavailable: true }).catch(() => undefined);
+      await stores.target.deleteIndex(indices).catch(() => undefined);
       await stores.cassandra!.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 120_000 }).catch(() => undefined);
       await stores.postgres?.query(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`).catch(() => undefined);
     }
@@ -330,13 +330,13 @@ async function main(argv: string[]): Promise<number> {
         write.push({ rowsPerSecond: rows / r.seconds, seconds: r.seconds, benchCpuSeconds: r.selfCpu, elasticsearchCpuSeconds: r.servers.elasticsearch });
         writeThisRun = rows / r.seconds;
         say(`${tag} ceiling 1 (raw bulk): ${int(rows / r.seconds)} docs/s`);
-        await stores.elasticsearch.indices.delete({ index: CEILING_INDEX, ignore_unavailable: true });
+        await stores.target.deleteIndex(CEILING_INDEX);
       }
       const needsSyncedIndex = only.has('rerun') || only.has('ids') || only.has('verify');
       if (only.has('sync') || only.has('composed') || needsSyncedIndex) {
         let plain: SyncSample | undefined;
         if (only.has('sync') || (run === 1 && needsSyncedIndex)) {
-          await stores.elasticsearch.indices.delete({ index: SYNC_INDEX, ignore_unavailable: true });
+          await stores.target.deleteIndex(SYNC_INDEX);
           const s = syncSample(await cli(['--restart']), rows);
           if (s.indexed !== rows) throw new Error(`full sync indexed ${s.indexed} of ${rows} rows`);
           if (only.has('sync')) full.push((plain = s));
@@ -344,7 +344,7 @@ async function main(argv: string[]): Promise<number> {
         }
         if (only.has('composed')) {
           // Right after the plain full sync of the same run, so that both meet the same machine.
-          await stores.elasticsearch.indices.delete({ index: COMPOSED_INDEX, ignore_unavailable: true });
+          await stores.target.deleteIndex(COMPOSED_INDEX);
           const r = await runCli({
             args: ['sync', '--config', configFile, '--pipeline', COMPOSED_PIPELINE, '--restart', '--quiet', '--json'],
             workDir,
@@ -356,7 +356,7 @@ async function main(argv: string[]): Promise<number> {
           if (s.read !== rows || s.indexed !== rows || r.report.failed !== 0) {
             throw new Error(`composed full sync read ${s.read}, indexed ${s.indexed} and failed ${r.report.failed} of ${rows} rows`);
           }
-          const { count } = await stores.elasticsearch.count({ index: COMPOSED_INDEX });
+          const count = await stores.target.count(COMPOSED_INDEX);
           if (count !== rows) throw new Error(`composed full sync left ${count} documents in ${COMPOSED_INDEX}, expected ${rows}`);
           composed.push(s);
           if (plain) composedRatios.push(s.rowsPerSecond / plain.rowsPerSecond);
@@ -367,7 +367,7 @@ async function main(argv: string[]): Promise<number> {
         }
         if (only.has('postgres')) {
           // The same users from PostgreSQL, into an index of their own, against the same ceiling.
-          await stores.elasticsearch.indices.delete({ index: PG_INDEX, ignore_unavailable: true });
+          await stores.target.deleteIndex(PG_INDEX);
           const r = await runCli({ args: ['sync', '--config', configFile, '--pipeline', PG_PIPELINE, '--restart', '--quiet', '--json'], workDir, env, pids, nodeFlags: options.nodeFlags });
           const s = syncSample(r, rows);
           if (s.read !== rows || s.indexed !== rows || r.report.failed !== 0) throw new Error(`PostgreSQL full sync read ${s.read}, indexed ${s.indexed} and failed ${r.report.failed} of ${rows} rows`);
@@ -408,7 +408,7 @@ async function main(argv: string[]): Promise<number> {
     if (options.profile) {
       const dir = path.join(resultsDir, `profile-${stamp}`);
       await mkdir(dir, { recursive: true });
-      await stores.elasticsearch.indices.delete({ index: SYNC_INDEX, ignore_unavailable: true });
+      await stores.target.deleteIndex(SYNC_INDEX);
       await cli(['--restart'], [...options.nodeFlags, '--cpu-prof', `--cpu-prof-dir=${dir}`]);
       const { readdir } = await import('node:fs/promises');
       const file = path.join(dir, (await readdir(dir)).find((f) => f.endsWith('.cpuprofile'))!);

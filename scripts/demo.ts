@@ -14,12 +14,12 @@
 // of the first failing sync run, 2 on bad arguments, 1 on any other error.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import cassandra from 'cassandra-driver';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import {
   generateOrganisations,
   generateUserLinks,
@@ -41,19 +41,25 @@ const configFile = path.join(repoRoot, 'examples', 'sunbird.yaml');
 const demoDir = path.join(servicesDir, 'demo');
 const keyspace = 'sunbird';
 
-const usage = `usage: npm run demo -- [--users N] [--orgs N] [--reset] [--seed N] [--concurrency N]
+const TARGETS = ['elasticsearch', 'elasticsearch7', 'opensearch2', 'opensearch3'] as const;
+type Target = (typeof TARGETS)[number];
+
+const usage = `usage: npm run demo -- [--users N] [--orgs N] [--reset] [--seed N] [--concurrency N] [--target NAME]
 
   --users N        users to generate (default 30000)
   --orgs N         organisations to generate (default 500; one tenant per 50, at most 10)
   --reset          drop keyspace ${keyspace} and delete the demo's indices first
   --seed N         seed of the generated data (default 1)
   --concurrency N  inserts in flight while loading (default 64)
+  --target NAME    the search cluster to sync into: elasticsearch (8, default), elasticsearch7,
+                   opensearch2 or opensearch3 (started like the others; the config's elasticsearch
+                   section becomes an opensearch section for OpenSearch)
 
 Loads ${keyspace}.organisation, ${keyspace}.user, ${keyspace}.user_organisation and ${keyspace}.user_roles
 (skipped when they already hold the same rows), then runs: cesync sync --config examples/sunbird.yaml,
 twice (it syncs organisation and user).`;
 
-type Options = { users: number; orgs: number; reset: boolean; seed: number; concurrency: number };
+type Options = { users: number; orgs: number; reset: boolean; seed: number; concurrency: number; target: Target };
 
 class UsageError extends Error {}
 
@@ -66,6 +72,7 @@ function parseOptions(argv: string[]): Options | undefined {
       reset: { type: 'boolean', default: false },
       seed: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '64' },
+      target: { type: 'string', default: 'elasticsearch' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -82,7 +89,31 @@ function parseOptions(argv: string[]): Options | undefined {
     reset: values.reset,
     seed: count('seed', values.seed, 0),
     concurrency: count('concurrency', values.concurrency, 1),
+    target: target(values.target),
   };
+}
+
+function target(raw: string): Target {
+  if (!(TARGETS as readonly string[]).includes(raw)) throw new UsageError(`--target must be one of ${TARGETS.join(', ')}, not ${raw}`);
+  return raw as Target;
+}
+
+/**
+ * The example configuration for `target`: the file itself for Elasticsearch; for OpenSearch a copy
+ * in the demo's folder whose elasticsearch section is an opensearch section (and whose transform
+ * modules are named by absolute path, as the copy lives elsewhere).
+ */
+async function configFor(target: Target): Promise<string> {
+  if (!target.startsWith('opensearch')) return configFile;
+  const raw = parseYaml(await readFile(configFile, 'utf8'), { merge: true }) as Record<string, unknown> & { pipelines?: { transform?: { module?: string } }[] };
+  const { elasticsearch, ...rest } = raw;
+  for (const p of rest.pipelines ?? []) {
+    if (p.transform?.module) p.transform.module = path.resolve(path.dirname(configFile), p.transform.module);
+  }
+  const file = path.join(demoDir, `sunbird.${target}.yaml`);
+  await mkdir(demoDir, { recursive: true });
+  await writeFile(file, `# Written by npm run demo -- --target ${target}, from examples/sunbird.yaml.\n${stringifyYaml({ ...rest, opensearch: elasticsearch })}`);
+  return file;
 }
 
 const say = (line: string): void => {
@@ -278,6 +309,9 @@ async function loadData(client: cassandra.Client, options: Options, indices: str
 // ---------------------------------------------------------------------------------------------
 // The CLI
 
+/** Where this demo run syncs into: the configuration file and the search cluster's node. */
+type DemoRun = { readonly config: string; readonly node: string };
+
 type PipelineReport = {
   pipeline: string;
   index: string;
@@ -291,8 +325,8 @@ type PipelineReport = {
 };
 
 /** Runs `cesync sync` with the terminal attached; resolves to its exit code (128+n for a signal). */
-function runSync(endpoints: ServiceEndpoints, reportFile: string, ledgerFile: string, extra: readonly string[] = []): Promise<number> {
-  const args = [cliPath, 'sync', '--config', configFile, '--report', reportFile, '--failure-ledger', ledgerFile, ...extra];
+function runSync(endpoints: ServiceEndpoints, run: DemoRun, reportFile: string, ledgerFile: string, extra: readonly string[] = []): Promise<number> {
+  const args = [cliPath, 'sync', '--config', run.config, '--report', reportFile, '--failure-ledger', ledgerFile, ...extra];
   say(`running: cesync ${args.slice(1).map((a) => path.relative(repoRoot, a) || a).join(' ')}`);
   const env = {
     ...process.env,
@@ -301,7 +335,7 @@ function runSync(endpoints: ServiceEndpoints, reportFile: string, ledgerFile: st
     CESYNC_CASSANDRA_LOCAL_DC: endpoints.cassandra.localDataCenter,
     CESYNC_CASSANDRA_USERNAME: endpoints.cassandra.username,
     CESYNC_CASSANDRA_PASSWORD: endpoints.cassandra.password,
-    CESYNC_ES_NODE: endpoints.elasticsearch.node,
+    CESYNC_ES_NODE: run.node,
   };
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: 'inherit' });
@@ -360,10 +394,11 @@ async function main(argv: string[]): Promise<number> {
 
   say('starting services (or finding them running)');
   // The Sunbird demo needs no PostgreSQL (the CCD demo, npm run demo:ccd, does).
-  const { started, alreadyRunning, endpoints } = await startServices(['cassandra', 'elasticsearch']);
+  const { started, alreadyRunning, endpoints } = await startServices(['cassandra', options.target]);
   if (started.length) say(`started: ${started.join(', ')}`);
   if (alreadyRunning.length) say(`already running: ${alreadyRunning.join(', ')}`);
-  const esNode = endpoints.elasticsearch.node;
+  const esNode = endpoints.targets[options.target].node;
+  const run: DemoRun = { config: await configFor(options.target), node: esNode };
   const indices = await configIndices();
 
   const client = cassandraClient(endpoints);
@@ -387,7 +422,7 @@ async function main(argv: string[]): Promise<number> {
   const ledgerFile = path.join(demoDir, 'failures.ndjson');
 
   say('first sync');
-  const first = await runSync(endpoints, reportFile, ledgerFile);
+  const first = await runSync(endpoints, run, reportFile, ledgerFile);
   if (first !== 0 && first !== 1) {
     say(`cesync sync failed with exit code ${first}`);
     return first;
@@ -395,14 +430,14 @@ async function main(argv: string[]): Promise<number> {
   const firstReports = await readReports(reportFile);
 
   say('second sync: nothing changed, so every document should be reported unchanged');
-  const second = await runSync(endpoints, rerunReportFile, ledgerFile);
+  const second = await runSync(endpoints, run, rerunReportFile, ledgerFile);
   if (second !== 0 && second !== 1) {
     say(`the second cesync sync failed with exit code ${second}`);
     return second;
   }
   const secondReports = await readReports(rerunReportFile);
 
-  const rename = await renameOrganisation(endpoints, ledgerFile);
+  const rename = await renameOrganisation(endpoints, run, ledgerFile);
   if (typeof rename === 'number') return rename;
   const counts = await Promise.all(indices.map(async (index) => [index, await countDocuments(esNode, index)] as const));
 
@@ -443,7 +478,7 @@ async function main(argv: string[]): Promise<number> {
     );
   }
   for (const [index, count] of counts) {
-    lines.push(`  elasticsearch: ${index}: ${count === undefined ? 'no such index' : `${count} documents`}`);
+    lines.push(`  ${options.target}: ${index}: ${count === undefined ? 'no such index' : `${count} documents`}`);
   }
   lines.push(
     `  reports:     ${path.relative(repoRoot, reportFile)}, ${path.relative(repoRoot, rerunReportFile)}`,
@@ -467,8 +502,8 @@ async function main(argv: string[]): Promise<number> {
  * busiest organisation is renamed (to its name with " (renamed)", or back, so runs alternate), the
  * pipeline's safety lag is waited out, and the incremental run's report is returned.
  */
-async function renameOrganisation(endpoints: ServiceEndpoints, ledgerFile: string) {
-  const esNode = endpoints.elasticsearch.node;
+async function renameOrganisation(endpoints: ServiceEndpoints, run: DemoRun, ledgerFile: string) {
+  const esNode = run.node;
   const busiest = await busiestOrganisation(esNode);
   if (!busiest) return undefined;
   const client = cassandraClient(endpoints);
@@ -488,7 +523,7 @@ async function renameOrganisation(endpoints: ServiceEndpoints, ledgerFile: strin
   say(`waiting ${seconds(lagMs + 500)} (the pipeline's safety lag), then: sync --since last`);
   await new Promise((r) => setTimeout(r, lagMs + 500));
   const reportFile = path.join(demoDir, 'report-rename.json');
-  const code = await runSync(endpoints, reportFile, ledgerFile, ['--since', 'last']);
+  const code = await runSync(endpoints, run, reportFile, ledgerFile, ['--since', 'last']);
   if (code !== 0) {
     say(`cesync sync --since last failed with exit code ${code}`);
     return code;

@@ -3,12 +3,17 @@
 // Layout under .services/cassandra/:
 //   cassandra-<version>/lib/   jars of org.apache.cassandra:cassandra-all and its dependencies
 //   fetch/pom.xml              throw-away pom used to resolve them
-//   conf/                      cassandra.yaml and logback.xml, rewritten at every launch
+//   conf/                      cassandra.yaml, logback.xml and server.p12 (copy of tls.ts's
+//                              keystore), rewritten at every launch
 //   data/                      cassandra.storagedir (data, commitlog, hints, saved caches)
 //   logs/system.log            server log (logback, INFO); logs/stdout.log: JVM stdout/stderr
 //   cassandra.pid              pid of the detached JVM
 // The JVM is started directly (not via bin/cassandra, which the jar distribution lacks) with the
 // flags of Cassandra's own jvm17-server.options, detached so it outlives the calling script.
+//
+// Client connections may use TLS, optionally, on the same native port: plain clients keep working
+// as before, and a client trusting tls.ts's ca.pem can connect with TLS (one trusting
+// other-ca.pem fails the handshake). No client certificates are asked for.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,6 +24,7 @@ import { copyDependencies } from './maven.ts';
 import { serviceDir } from './paths.ts';
 import { livePid, portOpen } from './proc.ts';
 import type { Service } from './service.ts';
+import { ensureTls, tlsPassword } from './tls.ts';
 
 const base = serviceDir('cassandra');
 const libDir = path.join(base, `cassandra-${config.version}`, 'lib');
@@ -29,6 +35,8 @@ const pidFile = path.join(base, 'cassandra.pid');
 const systemLog = path.join(logDir, 'system.log');
 const stdoutLog = path.join(logDir, 'stdout.log');
 const mainClass = 'org.apache.cassandra.service.CassandraDaemon';
+/** The server keystore, copied here at launch so the running node never depends on .services/tls/. */
+const keystore = path.join(confDir, 'server.p12');
 
 /** JDK module access Cassandra needs on Java 17 (from its conf/jvm17-server.options). */
 const jdk17Flags: string[] = [
@@ -88,6 +96,15 @@ authorizer: CassandraAuthorizer
 role_manager: CassandraRoleManager
 # Test data is thrown away: no snapshots on DROP/TRUNCATE, which would otherwise fill the disk.
 auto_snapshot: false
+# TLS for clients that ask for it, plain for the rest, both on native_transport_port (optional: the
+# server tells them apart by the first bytes). Keys as in Cassandra 5.0's EncryptionOptions.
+client_encryption_options:
+  enabled: true
+  optional: true
+  keystore: ${keystore}
+  keystore_password: ${tlsPassword}
+  store_type: PKCS12
+  require_client_auth: false
 `;
 }
 
@@ -151,9 +168,11 @@ export const cassandra: Service = {
     });
   },
 
-  launch(): Promise<number> {
+  async launch(): Promise<number> {
     const javaHome = findJdk(config.javaMajor);
     for (const dir of [confDir, dataDir, logDir]) fs.mkdirSync(dir, { recursive: true });
+    const tls = await ensureTls();
+    fs.copyFileSync(tls.serverKeystore, keystore);
     fs.writeFileSync(path.join(confDir, 'cassandra.yaml'), cassandraYaml());
     fs.writeFileSync(path.join(confDir, 'logback.xml'), logbackXml());
     const args = [
@@ -192,7 +211,7 @@ export const cassandra: Service = {
       if (pid === undefined) throw new Error(`could not start ${path.join(javaHome, 'bin', 'java')}`);
       child.unref();
       fs.writeFileSync(pidFile, `${String(pid)}\n`);
-      return Promise.resolve(pid);
+      return pid;
     } finally {
       fs.closeSync(out);
     }

@@ -1,24 +1,39 @@
-// Command line: `npm run services -- start|stop|status [postgres|cassandra|elasticsearch ...]`.
-// No names means all services. Exit status: 0 on success, 1 on failure, 2 on usage errors.
+// Command line: `npm run services -- start|stop|status [SERVICE ...]`.
+// No names means the default set for `start` (postgres, cassandra, elasticsearch) and every
+// service for `stop` and `status`. Exit status: 0 on success, 1 on failure, 2 on usage errors.
 // Progress goes to stderr; `status` prints its table to stdout (`--json` for machine use).
-import { isServiceName, serviceStatus, startServices, stopServices } from './index.ts';
+import { defaultServiceNames, isServiceName, serviceNames, serviceStatus, startServices, stopServices } from './index.ts';
 import type { ServiceName, ServiceStatus } from './index.ts';
 
-const usage = `usage: npm run services -- <start|stop|status> [postgres|cassandra|elasticsearch ...] [--json]
+const usage = `usage: npm run services -- <start|stop|status> [SERVICE ...] [--json]
+
+  SERVICE  ${serviceNames.join(', ')}
 
   start    fetch (first time only) and start the services, waiting until they accept clients;
+           no names: ${defaultServiceNames.join(', ')} (the others start only when named);
            postgres is the machine's own server: checked, and given role and database cesync
            (password cesync-local-pw) when missing, never started
-  stop     stop the services (only servers these scripts started; others, postgres included, are
-           left alone)
-  status   show state, pid, endpoint and version of each service
+  stop     stop the services (no names: all of them; only servers these scripts started: others,
+           postgres included, are left alone)
+  status   show state, pid, endpoint and version of each service (no names: all of them)
+
+Services besides the default set:
+  elasticsearch7        Elasticsearch 7.17.29, http://127.0.0.1:9210
+  opensearch2           OpenSearch 2.19.6, http://127.0.0.1:9220
+  opensearch3           OpenSearch 3.6.0 (Java 21 or newer), http://127.0.0.1:9230
+  elasticsearch-secure  Elasticsearch 8 with security on, https://127.0.0.1:9240, user elastic,
+                        password cesync-local-es-pw, CA .services/tls/ca.pem
+Cassandra also accepts TLS clients (optional, same port) that trust .services/tls/ca.pem.
 
 Environment: CESYNC_CASSANDRA_VERSION, CESYNC_CASSANDRA_PORT, CESYNC_CASSANDRA_STORAGE_PORT,
-CESYNC_CASSANDRA_HEAP, CESYNC_ES_VERSION, CESYNC_ES_PORT, CESYNC_ES_TRANSPORT_PORT, CESYNC_ES_HEAP,
-CESYNC_ES_USER, CESYNC_SERVICES_TIMEOUT (seconds), CESYNC_SERVICES_DIR, CESYNC_JAVA_HOME,
-CESYNC_PG_ADMIN_URL (superuser login that creates the role and database; default
-postgres://postgres@127.0.0.1:5432/postgres), CESYNC_PG_URL (a role and database of your own,
-used as they are instead).`;
+CESYNC_CASSANDRA_HEAP; for each search server CESYNC_<S>_VERSION, CESYNC_<S>_PORT,
+CESYNC_<S>_TRANSPORT_PORT, CESYNC_<S>_HEAP (heap default 1g) with <S> = ES (elasticsearch),
+ES7 (elasticsearch7), OS2 (opensearch2), OS3 (opensearch3), ES_SECURE (elasticsearch-secure;
+version default: CESYNC_ES_VERSION's); CESYNC_ES_USER (account the search servers run as when run
+by root), CESYNC_SERVICES_TIMEOUT (seconds), CESYNC_SERVICES_DIR, CESYNC_JAVA_HOME,
+CESYNC_JDK_DIRS, CESYNC_M2_REPO, CESYNC_PG_ADMIN_URL (superuser login that creates the role and
+database; default postgres://postgres@127.0.0.1:5432/postgres), CESYNC_PG_URL (a role and database
+of your own, used as they are instead).`;
 
 function formatStatus(rows: readonly ServiceStatus[]): string {
   const cells = rows.map((row) => [
@@ -44,13 +59,13 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`unknown service ${unknown.join(', ')}\n${usage}\n`);
     return 2;
   }
-  // No names on the command line means all services.
+  // No names on the command line: the default set for start, every service for stop and status.
   const names = rest.length > 0 ? (rest as ServiceName[]) : undefined;
   switch (command) {
     case 'start': {
       const result = await startServices(names);
       if (json) process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-      else process.stdout.write(`${formatStatus(await serviceStatus(names))}\n`);
+      else process.stdout.write(`${formatStatus(await serviceStatus(names ?? defaultServiceNames))}\n`);
       return 0;
     }
     case 'stop': {

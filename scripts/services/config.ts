@@ -6,13 +6,37 @@
 // PostgreSQL is the exception to all of it: the machine runs its own server, and these scripts
 // only make sure it has the project's role and database (postgres.ts).
 
-export type ServiceName = 'postgres' | 'cassandra' | 'elasticsearch';
+export type ServiceName =
+  | 'postgres'
+  | 'cassandra'
+  | 'elasticsearch'
+  | 'elasticsearch7'
+  | 'opensearch2'
+  | 'opensearch3'
+  | 'elasticsearch-secure';
 /**
- * Canonical order: starts go this way, stops the other. PostgreSQL (the machine's own server,
- * only checked and set up) comes first: when it is already set up that costs one login, and when
- * it is missing the start fails at once, before minutes are spent starting the others.
+ * Every service these scripts know, in canonical order: starts go this way, stops the other.
+ * PostgreSQL (the machine's own server, only checked and set up) comes first: when it is already
+ * set up that costs one login, and when it is missing the start fails at once, before minutes are
+ * spent starting the others. Names given on the command line are checked against this list.
  */
-export const serviceNames: readonly ServiceName[] = ['postgres', 'cassandra', 'elasticsearch'];
+export const serviceNames: readonly ServiceName[] = [
+  'postgres',
+  'cassandra',
+  'elasticsearch',
+  'elasticsearch7',
+  'opensearch2',
+  'opensearch3',
+  'elasticsearch-secure',
+];
+
+/**
+ * What a start with no names starts (the integration suite's global setup relies on exactly these).
+ * The other search servers (other versions, other products, security on) start only when named:
+ * each costs a gigabyte of heap and seconds of a two-core machine. A stop with no names stops them
+ * all, extras included.
+ */
+export const defaultServiceNames: readonly ServiceName[] = ['postgres', 'cassandra', 'elasticsearch'];
 
 export function isServiceName(value: string): value is ServiceName {
   return (serviceNames as readonly string[]).includes(value);
@@ -68,16 +92,23 @@ export interface CassandraConfig {
   readyTimeoutMs: number;
 }
 
-export interface ElasticsearchConfig {
+/** One Elasticsearch or OpenSearch node (every search server has the same settings). */
+export interface SearchServerConfig {
   version: string;
+  /** HTTP port (REST clients). */
   port: number;
+  /** Transport (node-to-node) port; unused by clients but must not clash. */
   transportPort: number;
   heap: string;
+  /** JDK major version the server runs on: exactly this one, or (javaAtLeast) this one or newer. */
   javaMajor: number;
-  /** Unprivileged account the server runs as when these scripts run as root (ES refuses root). */
+  javaAtLeast: boolean;
+  /** Unprivileged account the server runs as when these scripts run as root (ES and OpenSearch refuse root). */
   user: string;
   readyTimeoutMs: number;
 }
+
+export type ElasticsearchConfig = SearchServerConfig;
 
 const readyTimeoutMs = envSeconds('CESYNC_SERVICES_TIMEOUT', 120) * 1000;
 
@@ -93,15 +124,65 @@ export const cassandraConfig: CassandraConfig = {
   readyTimeoutMs,
 };
 
-export const elasticsearchConfig: ElasticsearchConfig = {
-  version: envString('CESYNC_ES_VERSION', '8.19.21'),
-  port: envPort('CESYNC_ES_PORT', 9200),
-  transportPort: envPort('CESYNC_ES_TRANSPORT_PORT', 9300),
-  heap: envHeap('CESYNC_ES_HEAP', '1g'),
+const searchUser = envString('CESYNC_ES_USER', 'cesync-es');
+
+/** Settings of a search server from CESYNC_<prefix>_VERSION, _PORT, _TRANSPORT_PORT and _HEAP. */
+function searchServerConfig(
+  prefix: string,
+  defaults: { version: string; port: number; transportPort: number; javaMajor: number; javaAtLeast?: boolean },
+): SearchServerConfig {
+  return {
+    version: envString(`CESYNC_${prefix}_VERSION`, defaults.version),
+    port: envPort(`CESYNC_${prefix}_PORT`, defaults.port),
+    transportPort: envPort(`CESYNC_${prefix}_TRANSPORT_PORT`, defaults.transportPort),
+    heap: envHeap(`CESYNC_${prefix}_HEAP`, '1g'),
+    javaMajor: defaults.javaMajor,
+    javaAtLeast: defaults.javaAtLeast ?? false,
+    user: searchUser,
+    readyTimeoutMs,
+  };
+}
+
+/** Elasticsearch 8, the default search server. */
+export const elasticsearchConfig: ElasticsearchConfig = searchServerConfig('ES', {
+  version: '8.19.21',
+  port: 9200,
+  transportPort: 9300,
   javaMajor: 17,
-  user: envString('CESYNC_ES_USER', 'cesync-es'),
-  readyTimeoutMs,
-};
+});
+
+/** Elasticsearch 7 (the 7.x line many installations still run). */
+export const elasticsearch7Config: SearchServerConfig = searchServerConfig('ES7', {
+  version: '7.17.29',
+  port: 9210,
+  transportPort: 9310,
+  javaMajor: 17,
+});
+
+/** OpenSearch 2 (runs on Java 17). */
+export const opensearch2Config: SearchServerConfig = searchServerConfig('OS2', {
+  version: '2.19.6',
+  port: 9220,
+  transportPort: 9320,
+  javaMajor: 17,
+});
+
+/** OpenSearch 3: needs Java 21 or newer. */
+export const opensearch3Config: SearchServerConfig = searchServerConfig('OS3', {
+  version: '3.6.0',
+  port: 9230,
+  transportPort: 9330,
+  javaMajor: 21,
+  javaAtLeast: true,
+});
+
+/** Elasticsearch 8 with security on (HTTPS, users, API keys); by default the same version as `elasticsearch`. */
+export const elasticsearchSecureConfig: SearchServerConfig = searchServerConfig('ES_SECURE', {
+  version: elasticsearchConfig.version,
+  port: 9240,
+  transportPort: 9340,
+  javaMajor: 17,
+});
 
 /** A postgres:// URL from the environment; checked here so a typo fails before anything starts. */
 function envPostgresUrl(name: string, fallback: string): string {

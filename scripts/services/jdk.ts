@@ -1,8 +1,9 @@
 // Locating a JDK of a given major version.
 //
-// Both servers are pinned to a Java major (17) they are known to run on; the machine may carry
-// several JDKs (and `java` on PATH may be a different one), so the JDK is looked up by version
-// rather than by path. Every JDK image carries a `release` file with a JAVA_VERSION="17.0.x" line.
+// Most servers are pinned to a Java major (17) they are known to run on; a few only give a minimum
+// (OpenSearch 3: 21 or newer). The machine may carry several JDKs (and `java` on PATH may be a
+// different one), so the JDK is looked up by version rather than by path. Every JDK image carries
+// a `release` file with a JAVA_VERSION="17.0.x" line.
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -40,14 +41,17 @@ export function jdkMajor(home: string): number | undefined {
   return match[1] === '1' && match[2] ? Number(match[2]) : Number(match[1]);
 }
 
-const found = new Map<number, string>();
+const found = new Map<string, string>();
 
 /**
- * Home folder of a JDK whose major version is exactly `major` (with a runnable bin/java).
+ * Home folder of a JDK (with a runnable bin/java) whose major version is exactly `major`, or with
+ * `atLeast`, `major` or newer: then the first candidate that qualifies wins, in the order
+ * CESYNC_JAVA_HOME, JAVA_HOME, CESYNC_JDK_DIRS, the usual folders (each sorted by name).
  * Throws an error that says what was looked for, and where, when there is none.
  */
-export function findJdk(major: number): string {
-  const cached = found.get(major);
+export function findJdk(major: number, atLeast = false): string {
+  const key = `${atLeast ? '>=' : ''}${major}`;
+  const cached = found.get(key);
   if (cached) return cached;
   const seen = new Set<string>();
   for (const home of candidateHomes()) {
@@ -59,13 +63,15 @@ export function findJdk(major: number): string {
     }
     if (seen.has(real)) continue;
     seen.add(real);
-    if (jdkMajor(real) === major && fs.existsSync(path.join(real, 'bin', 'java'))) {
-      found.set(major, real);
+    const actual = jdkMajor(real);
+    const fits = actual !== undefined && (atLeast ? actual >= major : actual === major);
+    if (fits && fs.existsSync(path.join(real, 'bin', 'java'))) {
+      found.set(key, real);
       return real;
     }
   }
   throw new Error(
-    `No JDK ${major} found (looked at CESYNC_JAVA_HOME, JAVA_HOME, CESYNC_JDK_DIRS, /usr/lib/jvm/*, /usr/java/*, /opt/java/*, /opt/*). ` +
+    `No JDK ${major}${atLeast ? ' or newer' : ''} found (looked at CESYNC_JAVA_HOME, JAVA_HOME, CESYNC_JDK_DIRS, /usr/lib/jvm/*, /usr/java/*, /opt/java/*, /opt/*). ` +
       `Install one, e.g. \`apt-get install openjdk-${major}-jdk-headless\`, or point CESYNC_JAVA_HOME at it.`,
   );
 }

@@ -32,6 +32,8 @@ export interface RunOptions {
    * server shares the caller's process group and dies with it on Ctrl-C in a terminal.
    */
   detached?: boolean;
+  /** Text written to the command's stdin, which is then closed (without it: closed at once, empty). */
+  input?: string;
 }
 
 /**
@@ -43,10 +45,13 @@ export function run(command: string, args: readonly string[], options: RunOption
     const child = spawn(command, args, {
       cwd: options.cwd,
       env: options.env ?? process.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
       timeout: options.timeoutMs,
       detached: options.detached ?? false,
     });
+    // A command that exits without reading its input must not turn into an EPIPE error here.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(options.input);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
@@ -75,6 +80,71 @@ export async function runChecked(command: string, args: readonly string[], optio
     );
   }
   return result;
+}
+
+export interface LauncherResult {
+  /** The launcher's pid: also the id of the session it and everything it started run in. */
+  pid: number;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * Runs a launcher that leaves a server behind (daemon mode) in a new session, its stdout and
+ * stderr appended to `logFile` after a `$ command` line. A file, not a pipe: the server inherits
+ * them, and a pipe it keeps open (Elasticsearch 7 and OpenSearch keep theirs) would hold back the
+ * end of the output forever. Resolves when the launcher itself exits (or is killed at `timeoutMs`).
+ */
+export function runLauncher(
+  command: string,
+  args: readonly string[],
+  options: { cwd: string; logFile: string; timeoutMs: number; env?: NodeJS.ProcessEnv },
+): Promise<LauncherResult> {
+  fs.writeFileSync(options.logFile, `$ ${[command, ...args].join(' ')}\n`);
+  const out = fs.openSync(options.logFile, 'a');
+  try {
+    return new Promise((resolve, reject) => {
+      const child = spawn(command, args, {
+        cwd: options.cwd,
+        env: options.env ?? process.env,
+        stdio: ['ignore', out, out],
+        timeout: options.timeoutMs,
+        detached: true,
+      });
+      child.on('error', reject);
+      child.on('exit', (code, signal) => resolve({ pid: child.pid ?? 0, code, signal }));
+    });
+  } finally {
+    // The child has its own copy of the descriptor.
+    fs.closeSync(out);
+  }
+}
+
+/**
+ * True when some live process belongs to session `sid` (Linux /proc; false where it is missing).
+ * A launcher started by `runLauncher` leads its own session, and the server it forks stays in it,
+ * so this says whether the server is still alive before it has written its pid file.
+ */
+export function sessionAlive(sid: number): boolean {
+  let entries: string[];
+  try {
+    entries = fs.readdirSync('/proc');
+  } catch {
+    return false;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses, so split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[3]) === sid && fields[0] !== 'Z') return true;
+  }
+  return false;
 }
 
 /** True when a process with this pid exists (signal 0 probes without delivering anything). */
@@ -155,6 +225,15 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     process.kill(pid, sig);
   } catch {
     // Already gone.
+  }
+}
+
+/** SIGKILL to every process of process group `pgid` (ignored when there is none left). */
+export function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // Nothing left in it.
   }
 }
 

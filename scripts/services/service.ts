@@ -1,7 +1,8 @@
 // What a managed server looks like to the generic start/stop/status logic (lifecycle.ts).
 //
-// Each server module (cassandra.ts, elasticsearch.ts) implements this interface with its own
-// fetch, configuration, launch and readiness probe; everything else is shared. A server the
+// Each server module implements this interface with its own fetch, configuration, launch and
+// readiness probe (cassandra.ts; the search servers through search-server.ts, configured in
+// elasticsearch.ts, opensearch.ts and elasticsearch-secure.ts); everything else is shared. A server the
 // machine runs itself (postgres.ts) is a MachineService instead: checked and set up, never
 // fetched, launched or stopped.
 import type { ServiceName } from './config.ts';

@@ -73,6 +73,8 @@ export function parseConfig(raw: unknown, env: Env, overrides: ConfigOverrides =
     if (e instanceof CesyncError) throw new CesyncError(e.code, `${origin}: ${e.message}`, { cause: e });
     throw e;
   }
+  const both = substituted && typeof substituted === 'object' && 'elasticsearch' in substituted && 'opensearch' in substituted;
+  if (both) throw new CesyncError('CONFIG_INVALID', `${origin} is invalid:\n  opensearch: give one search cluster, elasticsearch or opensearch, not both`);
   const layered = applyEnvAndFlags(substituted, env, overrides);
   const result = configSchema.safeParse(layered);
   if (!result.success) {
@@ -115,7 +117,9 @@ function applyEnvAndFlags(raw: unknown, env: Env, o: ConfigOverrides): unknown {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return raw; // let the schema report it
   const root = { ...(raw as Obj) };
   const cassandra = asObj(root.cassandra);
-  const es = asObj(root.elasticsearch);
+  // The CESYNC_ES_* variables and --elasticsearch-node set the search cluster's section, whichever it is.
+  const targetKey = root.opensearch !== undefined ? 'opensearch' : 'elasticsearch';
+  const es = asObj(root[targetKey]);
   const setIf = (target: Obj, key: string, v: unknown) => {
     if (v !== undefined && v !== '') target[key] = v;
   };
@@ -131,7 +135,7 @@ function applyEnvAndFlags(raw: unknown, env: Env, o: ConfigOverrides): unknown {
   setIf(cassandra, 'contactPoints', o.cassandraContactPoints);
   setIf(es, 'node', o.elasticsearchNode);
   if (root.cassandra !== undefined || Object.keys(cassandra).length) root.cassandra = cassandra;
-  if (root.elasticsearch !== undefined || Object.keys(es).length) root.elasticsearch = es;
+  if (root[targetKey] !== undefined || Object.keys(es).length) root[targetKey] = es;
   if (o.pipeline && Array.isArray(root.pipelines)) {
     const p = Object.fromEntries(Object.entries(o.pipeline).filter(([, v]) => v !== undefined));
     root.pipelines = root.pipelines.map((pl) => (pl && typeof pl === 'object' ? { ...(pl as Obj), ...p } : pl));

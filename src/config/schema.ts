@@ -46,26 +46,42 @@ export const cassandraSchema = z
   })
   .describe('The Cassandra cluster that holds the tables.');
 
-export const elasticsearchSchema = z
-  .strictObject({
-    node: z
-      .union([z.url(), z.array(z.url()).min(1)])
-      .default('http://127.0.0.1:9200')
-      .describe('Elasticsearch URL, or a list of them.'),
-    apiKey: z.string().optional().describe('API key (the base64 "id:key" form).'),
-    username: z.string().optional().describe('Basic auth user.'),
-    password: z.string().optional().describe('Basic auth password.'),
-    tls: tlsSchema.optional(),
-    requestTimeoutMs: z.number().int().positive().default(60_000).describe('Timeout of one HTTP request.'),
-    maxRetries: z
-      .number()
-      .int()
-      .min(0)
-      .default(5)
-      .describe('Retries of a failed request (timeout, 429, 5xx, connection) with backoff.'),
-  })
-  .refine((es) => !(es.apiKey && es.username), { message: 'give either apiKey or username/password, not both' })
-  .describe('The Elasticsearch cluster that holds the indices.');
+/** How cesync reaches a search cluster: the same settings for Elasticsearch and OpenSearch. */
+function searchClusterSchema(product: 'Elasticsearch' | 'OpenSearch', defaultNode: string) {
+  return z
+    .strictObject({
+      node: z
+        .union([z.url(), z.array(z.url()).min(1)])
+        .default(defaultNode)
+        .describe(`${product} URL, or a list of them (https:// for TLS).`),
+      version: z
+        .number()
+        .int()
+        .min(1)
+        .optional()
+        .describe(`Major version the cluster must run (e.g. ${product === 'OpenSearch' ? '2' : '8'}): a server of another major is refused at start. Default: any supported.`),
+      apiKey: z.string().optional().describe('API key (the base64 "id:key" form).'),
+      username: z.string().optional().describe('Basic auth user.'),
+      password: z.string().optional().describe('Basic auth password; use ${ENV} substitution, never a literal.'),
+      tls: tlsSchema.optional(),
+      requestTimeoutMs: z.number().int().positive().default(60_000).describe('Timeout of one HTTP request.'),
+      maxRetries: z
+        .number()
+        .int()
+        .min(0)
+        .default(5)
+        .describe('Retries of a failed request (timeout, 429, 5xx, connection) with backoff.'),
+    })
+    .refine((es) => !(es.apiKey && es.username), { message: 'give either apiKey or username/password, not both' });
+}
+
+export const elasticsearchSchema = searchClusterSchema('Elasticsearch', 'http://127.0.0.1:9200').describe(
+  'The Elasticsearch cluster (7.14 and newer, 8, 9) that holds the indices. For OpenSearch, write the same settings under opensearch: instead.',
+);
+
+export const opensearchSchema = searchClusterSchema('OpenSearch', 'http://127.0.0.1:9200').describe(
+  'The OpenSearch cluster (2.x, 3.x) that holds the indices, instead of an elasticsearch section.',
+);
 
 export const postgresSchema = z
   .strictObject({
@@ -486,6 +502,7 @@ export const configSchema = z
     cassandra: cassandraSchema.prefault({}),
     postgres: postgresSchema.optional(),
     elasticsearch: elasticsearchSchema.prefault({}),
+    opensearch: opensearchSchema.optional(),
     pipelines: z
       .array(pipelineEntrySchema)
       .min(1, 'give at least one pipeline (name, keyspace, table, index)')
@@ -526,12 +543,16 @@ export const configSchema = z
   })
   .superRefine((c, ctx) => {
     sharedPending(c.pipelines).forEach(([i, message]) => ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'pending'], message }));
+    if (c.opensearch?.apiKey) ctx.addIssue({ code: 'custom', path: ['opensearch', 'apiKey'], message: 'OpenSearch takes username and password (its security plugin has no Elasticsearch API keys)' });
     if (c.postgres !== undefined) return;
     c.pipelines.forEach((p, i) => {
       if (p.source === 'postgres') ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'source'], message: 'source: postgres needs the postgres section (connectionString, or host, database, user, password)' });
     });
     if (c.state.store === 'postgres') ctx.addIssue({ code: 'custom', path: ['state', 'store'], message: 'state.store: postgres needs the postgres section' });
   })
+  // The search cluster the indices are in: the opensearch section when there is one, else the
+  // elasticsearch section (with its defaults). load.ts refuses a configuration that has both.
+  .transform((c) => ({ ...c, target: c.opensearch ? { product: 'opensearch' as const, ...c.opensearch } : { product: 'elasticsearch' as const, ...c.elasticsearch } }))
   .describe('cesync configuration.');
 
 /**
@@ -571,6 +592,8 @@ export function stateStoreKind(config: Pick<Config, 'state' | 'pipelines' | 'pos
 export type Config = z.infer<typeof configSchema>;
 export type CassandraConfig = z.infer<typeof cassandraSchema>;
 export type ElasticsearchConfig = z.infer<typeof elasticsearchSchema>;
+/** The search cluster of a configuration (elasticsearch or opensearch section) and which product it is. */
+export type TargetConfig = ElasticsearchConfig & { readonly product: 'elasticsearch' | 'opensearch' };
 /**
  * A pipeline of one table. A `tables` entry of the configuration (no `table`, a `tables`
  * selection, maybe `byTable`) is typed so too, but is only run after expandPipelines has made

@@ -1,31 +1,14 @@
 /**
- * Whole bulk requests retried with backoff. The client's transport retries connection errors and
- * 502/503/504 a few times in quick succession, and the bulk helper retries single items refused
- * with 429; but a whole request answered 429 (a cluster shedding load) or failing for longer
- * than the transport's quick retries (a node restarting) would end the helper, and the run, at
- * once. Bulk writes here are idempotent (external versions), so sending a request again is safe:
- * under a 429 storm or a short outage a run slows down instead of failing, and it stops with
- * STORE_UNAVAILABLE only when the cluster stays unavailable for the whole retry budget.
+ * Elasticsearch's bulk helper with whole requests retried with backoff (search-index/bulk-retry.ts
+ * says why) and every applied item reported: the helper runs on a child client, sharing the
+ * connection pool, whose `bulk` is replaced by one that retries and reads each answer's items
+ * (those with a status below 400 are applied; the helper handles the others). The helper's own
+ * `onSuccess` is not used: it parses every document's JSON again to hand it over.
  */
 import { errors } from '@elastic/elasticsearch';
+import type { BulkRetryOptions } from '../search-index/api.js';
+import { sendWithRetry } from '../search-index/bulk-retry.js';
 import type { ElasticsearchClient } from './client.js';
-
-export interface BulkRetryOptions {
-  /** Retries of one request after the transport's own (default 5, as elasticsearch.maxRetries). */
-  readonly retries?: number;
-  /** First wait; doubles per retry, with jitter, capped at `maxBackoffMs` (defaults 1 s, 30 s). */
-  readonly backoffMs?: number;
-  readonly maxBackoffMs?: number;
-  /** Told about each retry (for logs and counters). */
-  readonly onRetry?: (attempt: number, waitMs: number, error: unknown) => void;
-  /**
-   * Told after each attempt of a bulk request (answered or failed, retried or not): its duration in
-   * seconds and the bytes of its body (NDJSON lines as the bulk helper hands them over).
-   */
-  readonly onRequest?: (durationSeconds: number, bytes: number) => void;
-  /** Whether the run is stopping: then a failed request is not sent again (nor waited for). */
-  readonly stopping?: () => boolean;
-}
 
 /** Request failures worth sending again: overload, server errors, a node unreachable or slow. */
 export function isRetryable(error: unknown): boolean {
@@ -36,56 +19,25 @@ export function isRetryable(error: unknown): boolean {
   return error instanceof errors.ConnectionError || error instanceof errors.TimeoutError || error instanceof errors.NoLivingConnectionsError;
 }
 
-/**
- * A client (sharing the connection pool) whose `bulk` retries as described; its `helpers.bulk`
- * uses that `bulk`. Other calls are the client's own.
- */
-export function withBulkRetry(client: ElasticsearchClient, options: BulkRetryOptions = {}): ElasticsearchClient {
-  const { retries = 5, backoffMs = 1000, maxBackoffMs = 30_000 } = options;
+interface BulkItemAnswer {
+  readonly _id?: string;
+  readonly status?: number;
+  readonly result?: string;
+}
+type BulkAnswer = { body?: { items?: Record<string, BulkItemAnswer | undefined>[] } };
+
+export function withBulkRetry(client: ElasticsearchClient, options: BulkRetryOptions, applied: (item: { id: string; result?: string }) => void): ElasticsearchClient {
   const child = client.child({});
-  const bulk = child.bulk.bind(child) as (...args: unknown[]) => Promise<unknown>;
-  const timed = (start: number, bytes: number) => {
-    try {
-      options.onRequest?.((performance.now() - start) / 1000, bytes);
-    } catch {
-      // Monitoring never fails a request.
+  const bulk = child.bulk.bind(child) as (...args: unknown[]) => Promise<BulkAnswer>;
+  const retrying = async (...args: unknown[]): Promise<BulkAnswer> => {
+    const answer = await sendWithRetry(() => bulk(...args), args[0], isRetryable, options);
+    // The helper asks with `meta: true`: the answer is under `body`.
+    for (const item of answer.body?.items ?? []) {
+      const op = item.index ?? item.delete ?? item.create ?? item.update;
+      if (op && op._id !== undefined && (op.status ?? 0) < 400) applied({ id: op._id, result: op.result });
     }
-  };
-  const retrying = async (...args: unknown[]): Promise<unknown> => {
-    const bytes = options.onRequest ? bodyBytes(args[0]) : 0;
-    for (let attempt = 1; ; attempt++) {
-      const start = performance.now();
-      let answer: unknown;
-      try {
-        answer = await bulk(...args);
-      } catch (error) {
-        timed(start, bytes);
-        if (attempt > retries || !isRetryable(error) || options.stopping?.()) throw error;
-        const wait = Math.round(Math.min(maxBackoffMs, backoffMs * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2));
-        options.onRetry?.(attempt, wait, error);
-        await sleepUnlessStopping(wait, options.stopping);
-        continue;
-      }
-      timed(start, bytes); // outside the try: counted once, whatever the observer does
-      return answer;
-    }
+    return answer;
   };
   Object.defineProperty(child, 'bulk', { value: retrying, configurable: true, writable: true });
   return child;
-}
-
-/** Sleeps `ms`, checking `stopping` every 100 ms so a stop is not held up by a long backoff. */
-async function sleepUnlessStopping(ms: number, stopping: (() => boolean) | undefined): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end && !stopping?.()) await new Promise((resolve) => setTimeout(resolve, Math.min(100, end - Date.now())));
-}
-
-/** Bytes of a bulk request's body: the helper's lines (strings, newline-joined) or a ready string. */
-function bodyBytes(params: unknown): number {
-  const body = (params as { body?: unknown; operations?: unknown } | undefined)?.body ?? (params as { operations?: unknown } | undefined)?.operations;
-  if (typeof body === 'string' || Buffer.isBuffer(body)) return Buffer.byteLength(body);
-  if (!Array.isArray(body)) return 0;
-  let n = 0;
-  for (const line of body) n += (typeof line === 'string' ? Buffer.byteLength(line) : Buffer.byteLength(JSON.stringify(line))) + 1;
-  return n;
 }

@@ -11,7 +11,9 @@ import { FileStateStore } from '../state/file-state-store.js';
 import { PostgresStateStore } from '../state/postgres-state-store.js';
 import { connectCassandra, consistencyOf, createCassandraClient, type CassandraClient } from '../cassandra/client.js';
 import { connectPostgres, createPostgresPool, describePostgres, type PostgresPool } from '../postgres/client.js';
-import { createElasticsearchClient, describeNode, elasticsearchError, type ElasticsearchClient } from '../elasticsearch/client.js';
+import { connectElasticsearch } from '../elasticsearch/api.js';
+import { connectOpenSearch } from '../opensearch/api.js';
+import type { SearchApi } from '../search-index/api.js';
 import { CesyncError } from '../errors.js';
 
 export interface Stores {
@@ -21,14 +23,14 @@ export interface Stores {
   readonly postgres?: PostgresPool;
   /** Pipeline progress (created on first use). */
   readonly state: StateStore;
-  readonly elasticsearch: ElasticsearchClient;
+  /** The search cluster that holds the indices (Elasticsearch or OpenSearch, detected at connect). */
+  readonly target: SearchApi;
   readonly cassandraWhere: string;
   readonly postgresWhere: string;
-  readonly elasticsearchWhere: string;
   /** The driver's consistency for reads and writes that decide or persist (cassandra.decisionConsistency). */
   readonly decisionConsistency: number;
-  /** elasticsearch.maxRetries: also the retries, with backoff, of a whole bulk request refused with 429 or 5xx. */
-  readonly elasticsearchRetries: number;
+  /** The target's maxRetries: also the retries, with backoff, of a whole bulk request refused with 429 or 5xx. */
+  readonly targetRetries: number;
   close(): Promise<void>;
 }
 
@@ -50,30 +52,26 @@ export async function connectStores(config: Readonly<Config>): Promise<Stores> {
   const usePostgres = config.postgres !== undefined && (stateKind === 'postgres' || config.pipelines.some((p) => p.source === 'postgres'));
   const cassandraWhere = config.cassandra.contactPoints.join(',');
   const postgresWhere = config.postgres ? describePostgres(config.postgres) : '';
-  const elasticsearchWhere = describeNode(config.elasticsearch);
   const cassandra = useCassandra ? createCassandraClient(config.cassandra) : undefined;
   const inFlight = Math.max(0, ...config.pipelines.filter((p) => p.source === 'postgres').map((p) => p.rangesInFlight));
   const postgres = usePostgres ? createPostgresPool(config.postgres!, inFlight + 3) : undefined;
   // A pool's idle connection that the server drops must not end the process: the next query
   // reports the failure with a coded error.
   postgres?.on('error', () => undefined);
-  const elasticsearch = createElasticsearchClient(config.elasticsearch);
+  let target: SearchApi | undefined;
   const close = async () => {
-    await Promise.allSettled([cassandra?.shutdown(), postgres?.end(), elasticsearch.close()]);
+    await Promise.allSettled([cassandra?.shutdown(), postgres?.end(), target?.close()]);
   };
   try {
     if (cassandra) await connectCassandra(cassandra, cassandraWhere);
     if (postgres) await connectPostgres(postgres, postgresWhere);
-    try {
-      // `GET /` is not served by every distribution; cluster health is.
-      await elasticsearch.cluster.health({ timeout: '10s' }, { maxRetries: 1, requestTimeout: 15_000 });
-    } catch (cause) {
-      throw elasticsearchError(cause, elasticsearchWhere);
-    }
+    // Detects the server, and refuses one that is not the configured product or major.
+    target = config.target.product === 'opensearch' ? await connectOpenSearch(config.target) : await connectElasticsearch(config.target);
   } catch (e) {
     await close();
     throw e;
   }
+  const connected = target;
   const decisionConsistency = consistencyOf(config.cassandra.decisionConsistency);
   const state: StateStore =
     stateKind === 'file'
@@ -89,13 +87,12 @@ export async function connectStores(config: Readonly<Config>): Promise<Stores> {
   return {
     ...(cassandra ? { cassandra } : {}),
     ...(postgres ? { postgres } : {}),
-    elasticsearch,
+    target: connected,
     state,
     cassandraWhere,
     postgresWhere,
-    elasticsearchWhere,
     decisionConsistency,
-    elasticsearchRetries: config.elasticsearch.maxRetries,
+    targetRetries: config.target.maxRetries,
     close: async () => {
       await state.close();
       await close();

@@ -7,13 +7,13 @@ import { cassandraError } from '../cassandra/client.js';
 import { fieldDescriptions } from '../cassandra/fields.js';
 import { CassandraTableSource } from '../cassandra/table-source.js';
 import { loadTableSchema, mapFields } from '../cassandra/table-schema.js';
-import { indexMapping } from '../elasticsearch/index-mapping.js';
-import { ElasticsearchIndexSink, META_FIELD } from '../elasticsearch/index-sink.js';
+import { indexMapping } from '../search-index/index-mapping.js';
+import { SearchIndexSink, META_FIELD } from '../search-index/index-sink.js';
 import { fullSync } from '../engine/full-sync.js';
 import { incrementalSync, type IncrementalReport } from '../engine/incremental-sync.js';
 import { reverseSync, type ReverseReport } from '../engine/reverse-sync.js';
 import { CassandraTableWriter } from '../cassandra/table-writer.js';
-import { ElasticsearchChangeFeed } from '../elasticsearch/change-feed.js';
+import { SearchIndexChangeFeed } from '../search-index/change-feed.js';
 import { START, type WindowRunOptions } from '../engine/watermark.js';
 import { parseKeyInputs, type KeyInput } from '../engine/key-input.js';
 import type { Direction, FailureSink, RecordSource, RunObserver } from '../engine/ports.js';
@@ -56,7 +56,7 @@ export interface OpenedPipeline {
   readonly table?: CassandraTableSource;
   /** The PostgreSQL table itself (pending rows, open transactions), for a PostgreSQL pipeline. */
   readonly postgres?: OpenedPostgresTable;
-  readonly sink: ElasticsearchIndexSink;
+  readonly sink: SearchIndexSink;
 }
 
 /**
@@ -65,15 +65,14 @@ export interface OpenedPipeline {
  */
 export async function openPipeline(stores: Stores, pipeline: PipelineConfig, observer?: RunObserver): Promise<OpenedPipeline> {
   const opened = pipeline.source === 'postgres' ? await openPostgres(stores, pipeline) : await openCassandra(stores, pipeline);
-  const sink = new ElasticsearchIndexSink(stores.elasticsearch, {
+  const sink = new SearchIndexSink(stores.target, {
     index: pipeline.index,
-    mapping: indexMapping(opened.fields, META_FIELD, opened.where),
+    mapping: indexMapping(opened.fields, META_FIELD, opened.where, stores.target.dialect),
     settings: pipeline.indexSettings,
     alias: pipeline.alias,
     metaField: META_FIELD,
     bulk: pipeline.bulk,
-    bulkRetry: { retries: stores.elasticsearchRetries },
-    where: stores.elasticsearchWhere,
+    bulkRetry: { retries: stores.targetRetries },
     observer,
   });
   return { ...opened, sink };
@@ -241,11 +240,10 @@ export async function syncPipelineToCassandra(
   options: Pick<PipelineRunOptions, 'failures' | 'failureLedgerPath' | 'signal' | 'observer'> & { readonly now?: number },
 ): Promise<ReverseReport> {
   const opened = await openPipeline(stores, pipeline);
-  const feed = new ElasticsearchChangeFeed(stores.elasticsearch, {
+  const feed = new SearchIndexChangeFeed(stores.target, {
     index: pipeline.index,
     metaField: META_FIELD,
     versionField: pipeline.elasticsearchVersionField,
-    where: stores.elasticsearchWhere,
   });
   if (!opened.table) throw new CesyncError('USAGE', `${pipeline.name}: the way back writes into Cassandra tables only`);
   const rows = new CassandraTableWriter(cassandraOf(stores), opened.table.schema, { where: stores.cassandraWhere, consistency: stores.decisionConsistency });

@@ -4,8 +4,8 @@
  * orphans), applied with the same version guards as any sync.
  */
 import type { PipelineConfig } from '../config/schema.js';
-import { ElasticsearchIndexInspector } from '../elasticsearch/index-inspector.js';
-import { META_FIELD } from '../elasticsearch/index-sink.js';
+import { SearchIndexInspector } from '../search-index/index-inspector.js';
+import { META_FIELD } from '../search-index/index-sink.js';
 import type { KeyInput } from '../engine/key-input.js';
 import type { RunReport } from '../engine/run-report.js';
 import { DRIFT_CLASSES, verify, verifySummary, type DriftClass, type VerifyReport } from '../engine/verify.js';
@@ -25,7 +25,7 @@ export async function verifyPipeline(
   },
 ): Promise<VerifyReport> {
   const { source } = await openPipeline(stores, pipeline);
-  const target = new ElasticsearchIndexInspector(stores.elasticsearch, { index: pipeline.index, metaField: META_FIELD, where: stores.elasticsearchWhere });
+  const target = new SearchIndexInspector(stores.target, { index: pipeline.index, metaField: META_FIELD });
   const { onWarning, ...verifyOptions } = options;
   const report = await verify({ source, target }, { pipeline: pipeline.name, index: pipeline.index, ...verifyOptions });
   // Kept as the pipeline's last verify (status, the status page); a stopped verify keeps none.

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
 import { stringify } from 'yaml';
-import { endpoints, openTestClients, rawConfig, runCli, tempDir, testEnv, type CliResult } from './harness.js';
+import { onTargetKey, openTestClients, rawConfig, runCli, tempDir, testEnv, type CliResult, target } from './harness.js';
 
 const KS = 'cesync_badinput';
 const dir = tempDir();
@@ -47,7 +47,8 @@ let goodConfig: string;
 /** A configuration as a user writes it, against the test servers, with the ES key from the environment. */
 function goodRaw(pipelines: Record<string, unknown>[] = PIPELINES, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return rawConfig(pipelines, {
-    elasticsearch: { node: endpoints().elasticsearch.node, apiKey: '${BADINPUT_ES_API_KEY}' },
+    // (OpenSearch takes no API keys: there the secret is a password. A server without security ignores either.)
+    elasticsearch: target().product === 'opensearch' ? { node: target().node, username: 'cesync', password: '${BADINPUT_ES_API_KEY}' } : { node: target().node, apiKey: '${BADINPUT_ES_API_KEY}' },
     failureLedger: LEDGER,
     state: { store: 'file', path: STATE },
     ...extra,
@@ -349,12 +350,12 @@ cliGroup('configuration file', () => {
     },
     {
       name: 'both apiKey and username for Elasticsearch',
-      args: cfg('both-auth.yaml', {
+      args: cfg('both-auth.yaml', onTargetKey({
         ...literalRaw(one('badinput_cfg_auth')),
-        elasticsearch: { node: endpoints().elasticsearch.node, apiKey: ES_API_KEY, username: 'elastic', password: CASSANDRA_PASSWORD },
-      }),
+        elasticsearch: { node: target().node, apiKey: ES_API_KEY, username: 'elastic', password: CASSANDRA_PASSWORD },
+      })),
       code: 2,
-      message: /elasticsearch: give either apiKey or username\/password, not both/,
+      message: /(elasticsearch|opensearch): give either apiKey or username\/password, not both/,
       untouched: ['badinput_cfg_auth'],
     },
     {
@@ -415,7 +416,7 @@ cliGroup('configuration file', () => {
     },
     {
       name: 'a password inside the Elasticsearch URL (config print)',
-      args: () => ['config', 'print', '--config', yamlFile('url.yaml', { ...literalRaw(one('badinput_cfg_url')), elasticsearch: { node: `http://elastic:${URL_PASSWORD}@127.0.0.1:9200` } })],
+      args: () => ['config', 'print', '--config', yamlFile('url.yaml', onTargetKey({ ...literalRaw(one('badinput_cfg_url')), elasticsearch: { node: `http://elastic:${URL_PASSWORD}@127.0.0.1:9200` } }))],
       code: 0,
       message: /node: http:\/\/elastic:\*\*\*@127\.0\.0\.1:9200/,
       untouched: ['badinput_cfg_url'],

@@ -4,15 +4,31 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client as EsClient } from '@elastic/elasticsearch';
+import { Client as EsClient, Transport } from '@elastic/elasticsearch';
 import cassandra from 'cassandra-driver';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { stringify } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
-import type { Config } from '../../src/config/schema.js';
+import type { Config, TargetConfig } from '../../src/config/schema.js';
+import { connectElasticsearch, elasticsearchApi } from '../../src/elasticsearch/api.js';
+import { connectOpenSearch, openSearchApi } from '../../src/opensearch/api.js';
+import type { SearchApi } from '../../src/search-index/api.js';
 
 export const endpoints = () => inject('endpoints');
+
+/** The search cluster this run of the suite writes to (CESYNC_TEST_TARGET; global-setup.ts). */
+export const target = () => inject('target');
+
+/** The configuration section of the test target: `elasticsearch` or `opensearch`. */
+export const targetKey = (): 'elasticsearch' | 'opensearch' => target().product;
+
+/** A transport without the Elasticsearch client's product check, for the assertion client of an OpenSearch run. */
+class AnyProductTransport extends Transport {
+  constructor(options: ConstructorParameters<typeof Transport>[0]) {
+    super({ ...options, productCheck: undefined });
+  }
+}
 
 export function cassandraClient(): cassandra.Client {
   const e = endpoints().cassandra;
@@ -24,8 +40,33 @@ export function cassandraClient(): cassandra.Client {
   });
 }
 
+/**
+ * The tests' own client of the test target, for setting up and checking indices. It is the
+ * Elasticsearch client whatever the target (the REST calls tests make are the same on
+ * OpenSearch); against OpenSearch its product check is off. cesync itself talks to each target
+ * through that target's own client (src/elasticsearch, src/opensearch).
+ */
 export function esClient(): EsClient {
-  return new EsClient({ node: endpoints().elasticsearch.node });
+  const t = target();
+  return new EsClient({ node: t.node, ...(t.product === 'opensearch' ? { Transport: AnyProductTransport } : {}) });
+}
+
+/** The test target's section as a parsed configuration has it (`config.target`). */
+export function targetConfig(overrides: Partial<TargetConfig> = {}): TargetConfig {
+  return { product: target().product, node: target().node, requestTimeoutMs: 60_000, maxRetries: 5, ...overrides };
+}
+
+/** cesync's port to the test target, connected as `cesync` connects (the caller closes it). */
+export function targetApi(overrides: Partial<TargetConfig> = {}): Promise<SearchApi> {
+  const c = targetConfig(overrides);
+  return c.product === 'opensearch' ? connectOpenSearch(c) : connectElasticsearch(c);
+}
+
+/** cesync's port to a server of the test target's kind at `node`, without connecting (a dead node, say). */
+export function targetApiAt(node: string, overrides: Partial<TargetConfig> = {}): SearchApi {
+  const c = targetConfig({ node, ...overrides });
+  const server = { product: target().product, version: target().version, major: target().major, minor: target().minor };
+  return c.product === 'opensearch' ? openSearchApi(c, server) : elasticsearchApi(c, server);
 }
 
 /** A pool of the project's role on the machine's PostgreSQL (the caller ends it). */
@@ -35,19 +76,31 @@ export function pgPool(): pg.Pool {
 }
 
 /** The raw configuration document (as a user would write it) for some pipelines. */
+/**
+ * The raw configuration document (as a user would write it) for some pipelines. The search
+ * cluster is written under the test target's key; an `elasticsearch` section in `extra` (a
+ * proxy's node, say) is moved there too.
+ */
 export function rawConfig(pipelines: Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   const e = endpoints();
-  return {
+  return onTargetKey({
     cassandra: {
       contactPoints: e.cassandra.contactPoints,
       localDataCenter: e.cassandra.localDataCenter,
       username: e.cassandra.username,
       password: '${TEST_CASSANDRA_PASSWORD}',
     },
-    elasticsearch: { node: e.elasticsearch.node },
+    elasticsearch: { node: target().node },
     pipelines,
     ...extra,
-  };
+  });
+}
+
+/** `raw` with its `elasticsearch` section under the test target's key. */
+export function onTargetKey(raw: Record<string, unknown>): Record<string, unknown> {
+  if (targetKey() === 'elasticsearch' || !('elasticsearch' in raw)) return raw;
+  const { elasticsearch, ...rest } = raw;
+  return { ...rest, opensearch: elasticsearch };
 }
 
 export const testEnv = () => ({ TEST_CASSANDRA_PASSWORD: endpoints().cassandra.password });

@@ -11,11 +11,10 @@ import type cassandra from 'cassandra-driver';
 import { pino } from 'pino';
 import { createCassandraClient } from '../../src/cassandra/client.js';
 import type { Config } from '../../src/config/schema.js';
-import { createElasticsearchClient } from '../../src/elasticsearch/client.js';
 import { CesyncError } from '../../src/errors.js';
 import { buildApp, type App } from '../../src/http/app.js';
 import { connectStores, type Stores } from '../../src/sync/stores.js';
-import { config, deleteIndex, openTestClients, rawConfig, runCli, tempDir, testEnv, writeConfig } from './harness.js';
+import { config, deleteIndex, openTestClients, rawConfig, runCli, targetApiAt, targetKey, tempDir, testEnv, writeConfig } from './harness.js';
 
 const KS = 'cesync_http';
 const KEY = 'http-test-key-0123456789abcdef';
@@ -230,25 +229,25 @@ describe('GET /ready and GET /health', () => {
   it('/ready is 200 when both stores answer, without a key', async () => {
     const res = await app.inject({ method: 'GET', url: '/ready' });
     expect(res.statusCode).toBe(200);
-    expect(res.json()).toEqual({ status: 'ok', cassandra: 'up', elasticsearch: 'up' });
+    expect(res.json()).toEqual({ status: 'ok', cassandra: 'up', [targetKey()]: 'up' });
   });
 
   it('/ready is 503 and names the store that is down; /health stays 200 (the process is alive)', async () => {
     const deadCassandra = createCassandraClient({ ...cfg.cassandra, contactPoints: ['127.0.0.1:1'] });
-    const deadEs = createElasticsearchClient({ ...cfg.elasticsearch, node: 'http://127.0.0.1:1', maxRetries: 0 });
+    const deadEs = targetApiAt('http://127.0.0.1:1', { maxRetries: 0 });
     const logger = pino({ level: 'silent' });
     const noCassandra = buildApp({ config: cfg, stores: { ...stores, cassandra: deadCassandra }, logger, healthTimeoutMs: 3000 });
-    const noEs = buildApp({ config: cfg, stores: { ...stores, elasticsearch: deadEs }, logger, healthTimeoutMs: 3000 });
+    const noEs = buildApp({ config: cfg, stores: { ...stores, target: deadEs }, logger, healthTimeoutMs: 3000 });
     try {
       const a = await noCassandra.inject({ method: 'GET', url: '/ready' });
       expect(a.statusCode).toBe(503);
-      expect(a.json()).toEqual({ status: 'unavailable', cassandra: 'down', elasticsearch: 'up' });
+      expect(a.json()).toEqual({ status: 'unavailable', cassandra: 'down', [targetKey()]: 'up' });
       const alive = await noCassandra.inject({ method: 'GET', url: '/health' });
       expect(alive.statusCode).toBe(200);
       expect(alive.json()).toEqual({ status: 'alive' });
       const b = await noEs.inject({ method: 'GET', url: '/ready' });
       expect(b.statusCode).toBe(503);
-      expect(b.json()).toEqual({ status: 'unavailable', cassandra: 'up', elasticsearch: 'down' });
+      expect(b.json()).toEqual({ status: 'unavailable', cassandra: 'up', [targetKey()]: 'down' });
     } finally {
       await Promise.all([noCassandra.close(), noEs.close()]);
       await Promise.allSettled([deadCassandra.shutdown(), deadEs.close()]);
@@ -258,14 +257,14 @@ describe('GET /ready and GET /health', () => {
 
 describe('errors of the stores and of the setup', () => {
   it('answers 503 in the envelope when a store is down, and keeps serving', async () => {
-    const deadEs = createElasticsearchClient({ ...cfg.elasticsearch, node: 'http://127.0.0.1:1', maxRetries: 0 });
-    const down = buildApp({ config: cfg, stores: { ...stores, elasticsearch: deadEs, elasticsearchWhere: 'http://127.0.0.1:1' }, logger: pino({ level: 'silent' }) });
+    const deadEs = targetApiAt('http://127.0.0.1:1', { maxRetries: 0 });
+    const down = buildApp({ config: cfg, stores: { ...stores, target: deadEs }, logger: pino({ level: 'silent' }) });
     try {
       for (let i = 0; i < 2; i++) {
         const res = await post(syncBody(['u12']), { target: down });
         expect(res.status).toBe(503);
         expect(res.body).toMatchObject({
-          params: { err: 'STORE_UNAVAILABLE', status: 'failed', errmsg: expect.stringMatching(/Elasticsearch at http:\/\/127\.0\.0\.1:1 is unreachable/) },
+          params: { err: 'STORE_UNAVAILABLE', status: 'failed', errmsg: expect.stringMatching(/(Elasticsearch|OpenSearch) at http:\/\/127\.0\.0\.1:1 is unreachable/) },
           responseCode: 'SERVICE_UNAVAILABLE',
         });
       }

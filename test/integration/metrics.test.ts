@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
-import { deleteIndex, endpoints, openTestClients, rawConfig, runCli, tempDir, testEnv, writeConfig } from './harness.js';
+import { deleteIndex, openTestClients, rawConfig, runCli, tempDir, testEnv, writeConfig, target, targetKey } from './harness.js';
 
 const KS = 'cesync_metrics';
 const KEY = 'metrics-test-key-0123456789abcdef';
@@ -192,7 +192,7 @@ beforeAll(async () => {
   for (const index of ['metrics_user', 'metrics_typed', 'metrics_watch']) await deleteIndex(es, index);
   // The same rows, into an index whose mapping refuses them (name is an integer there).
   await es.indices.create({ index: 'metrics_typed', mappings: { properties: { name: { type: 'integer' } } } });
-  proxy = await startProxy(new URL(endpoints().elasticsearch.node));
+  proxy = await startProxy(new URL(target().node));
 });
 
 afterAll(async () => {
@@ -210,7 +210,7 @@ describe('cesync serve: GET /metrics', () => {
       ],
       { failureLedger: join(dir, 'serve-failures.ndjson'), api: { key: KEY }, state: { store: 'file', path: join(dir, 'serve-state.json') } },
     );
-    (raw.elasticsearch as Record<string, unknown>).node = proxy.url;
+    (raw[targetKey()] as Record<string, unknown>).node = proxy.url;
     const file = writeConfig(dir, raw);
     const serve = startCli(['serve', '--config', file, '--port', '0'], {}, (out) => /listening on (http:\/\/\S+)/.exec(out)?.[1]);
     try {

@@ -8,7 +8,7 @@ import { connectStores } from '../../src/sync/stores.js';
 import { syncPipeline } from '../../src/sync/sync-pipeline.js';
 import { MemoryFailureLedger } from '../../src/engine/failure-ledger.js';
 import { CesyncError } from '../../src/errors.js';
-import { cassandraClient, endpoints, parseRaw, rawConfig, recreateKeyspace } from './harness.js';
+import { cassandraClient, parseRaw, rawConfig, recreateKeyspace, target } from './harness.js';
 
 const KS = 'cesync_outage';
 let cql: cassandra.Client;
@@ -64,7 +64,7 @@ afterAll(async () => {
 });
 
 it('stops with STORE_UNAVAILABLE when Elasticsearch goes away mid-run', async () => {
-  const p = await proxy(new URL(endpoints().elasticsearch.node));
+  const p = await proxy(new URL(target().node));
   const raw = rawConfig([{ name: 'big', keyspace: KS, table: 'big', index: 'outage_big', bulk: { flushBytes: 100_000, concurrency: 1 } }]);
   const cfg = parseRaw({ ...raw, elasticsearch: { node: `http://127.0.0.1:${p.port}`, maxRetries: 2, requestTimeoutMs: 5000 } });
   const stores = await connectStores(cfg);

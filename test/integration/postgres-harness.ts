@@ -9,7 +9,7 @@ import { buffer } from 'node:stream/consumers';
 import { gunzipSync } from 'node:zlib';
 import pg from 'pg';
 import { expect } from 'vitest';
-import { endpoints, pgPool, runCli, type CliResult } from './harness.js';
+import { endpoints, onTargetKey, pgPool, runCli, target, type CliResult } from './harness.js';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,13 +40,13 @@ export async function testSchema(prefix = 'pgt'): Promise<{ name: string; pool: 
 /** A user-written configuration of PostgreSQL pipelines; the state is kept in `schema` too. */
 export function pgRawConfig(schema: string, pipelines: Record<string, unknown>[], extra: Record<string, unknown> = {}): Record<string, unknown> {
   const e = endpoints();
-  return {
+  return onTargetKey({
     postgres: { connectionString: e.postgres.connectionString },
-    elasticsearch: { node: e.elasticsearch.node },
+    elasticsearch: { node: target().node },
     state: { store: 'postgres', keyspace: schema },
     pipelines: pipelines.map((p) => ({ source: 'postgres', schema, ...p })),
     ...extra,
-  };
+  });
 }
 
 export interface Report {
@@ -112,7 +112,7 @@ export interface IndexedDoc {
 
 /** Every document of an index, by id, read from the raw HTTP answer (exact numbers). */
 export async function indexDocs(index: string): Promise<Map<string, IndexedDoc>> {
-  const node = endpoints().elasticsearch.node;
+  const node = target().node;
   await fetch(`${node}/${index}/_refresh`, { method: 'POST' });
   const out = new Map<string, IndexedDoc>();
   type Page = { _scroll_id?: string; hits: { hits: { _id: string; _version: number; _source: Record<string, unknown> }[] } };
@@ -139,7 +139,7 @@ export async function indexDocs(index: string): Promise<Map<string, IndexedDoc>>
 }
 
 export async function indexCount(index: string): Promise<number> {
-  const node = endpoints().elasticsearch.node;
+  const node = target().node;
   await fetch(`${node}/${index}/_refresh`, { method: 'POST' });
   const res = await fetch(`${node}/${index}/_count`);
   if (res.status === 404) return 0;
@@ -147,7 +147,7 @@ export async function indexCount(index: string): Promise<number> {
 }
 
 export async function deleteIndices(prefix: string): Promise<void> {
-  await fetch(`${endpoints().elasticsearch.node}/${prefix}*?ignore_unavailable=true&allow_no_indices=true&expand_wildcards=all`, { method: 'DELETE' });
+  await fetch(`${target().node}/${prefix}*?ignore_unavailable=true&allow_no_indices=true&expand_wildcards=all`, { method: 'DELETE' });
 }
 
 export interface OracleOptions {
@@ -247,7 +247,7 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'transfer-encoding', 'proxy-conn
  * request (a test changes a row there: between cesync's read and its acknowledgement).
  */
 export function esProxy(): Promise<EsProxy> {
-  const target = new URL(endpoints().elasticsearch.node);
+  const upstream = new URL(target().node);
   const proxy: EsProxy = { url: '', mode: 'pass', onBulk: () => undefined, acked: new Set(), bulks: 0, close: async () => undefined };
   const server: Server = createServer((req: IncomingMessage, res) => {
     void (async () => {
@@ -269,10 +269,10 @@ export function esProxy(): Promise<EsProxy> {
         res.writeHead(503, { 'content-type': 'application/json', 'x-elastic-product': 'Elasticsearch', 'content-length': Buffer.byteLength(text) });
         return void res.end(text);
       }
-      const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: target.host, 'accept-encoding': 'identity' };
+      const headers: Record<string, string | string[] | undefined> = { ...req.headers, host: upstream.host, 'accept-encoding': 'identity' };
       for (const h of HOP_BY_HOP) delete headers[h];
       if (body.length > 0) headers['content-length'] = String(body.length);
-      const up = request({ host: target.hostname, port: Number(target.port), method: req.method, path: req.url, headers }, (answer) => {
+      const up = request({ host: upstream.hostname, port: Number(upstream.port), method: req.method, path: req.url, headers }, (answer) => {
         void buffer(answer).then((payload) => {
           if (isBulk && answer.statusCode === 200) {
             const json = JSON.parse(payload.toString('utf8')) as { items?: Record<string, { _id?: string; status: number }>[] };

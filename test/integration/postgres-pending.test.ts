@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { endpoints, tempDir, testEnv, writeConfig } from './harness.js';
+import { tempDir, testEnv, writeConfig, target } from './harness.js';
 import {
   cliJson,
   deleteIndices,
@@ -183,7 +183,7 @@ describe('flag mode', () => {
   });
 
   it('leaves a row that Elasticsearch rejects pending and in the failure ledger, and ends the run', async () => {
-    const node = endpoints().elasticsearch.node;
+    const node = target().node;
     await fetch(`${node}/${IX}typed`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ mappings: { properties: { score: { type: 'integer' } } } }) });
     const t0 = Date.now();
     let res = await sync('--pipeline', 'typed', '--since', 'last');

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectStores, type Stores } from '../../src/sync/stores.js';
 import { syncPipeline } from '../../src/sync/sync-pipeline.js';
 import { MemoryFailureLedger } from '../../src/engine/failure-ledger.js';
-import { cassandraClient, config, deleteIndex, endpoints, esClient, recreateKeyspace } from './harness.js';
+import { cassandraClient, config, deleteIndex, esClient, recreateKeyspace, target } from './harness.js';
 
 const KS = 'cesync_types';
 const cql = cassandraClient();
@@ -13,7 +13,7 @@ const es = esClient();
 let stores: Stores;
 
 async function rawSource(index: string, id: string): Promise<string> {
-  const res = await fetch(`${endpoints().elasticsearch.node}/${index}/_source/${encodeURIComponent(id)}`);
+  const res = await fetch(`${target().node}/${index}/_source/${encodeURIComponent(id)}`);
   expect(res.status).toBe(200);
   return res.text();
 }

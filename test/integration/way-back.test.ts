@@ -8,16 +8,18 @@ import cassandra from 'cassandra-driver';
 import { loadTableSchema } from '../../src/cassandra/table-schema.js';
 import { CassandraTableWriter } from '../../src/cassandra/table-writer.js';
 import { compileConverter } from '../../src/cassandra/value-converter.js';
-import { ElasticsearchChangeFeed } from '../../src/elasticsearch/change-feed.js';
-import { META_FIELD } from '../../src/elasticsearch/index-sink.js';
+import { SearchIndexChangeFeed } from '../../src/search-index/change-feed.js';
+import { META_FIELD } from '../../src/search-index/index-sink.js';
 import type { ChangedDocument, RowWrite, RowWriteOutcome } from '../../src/engine/ports.js';
 import { CesyncError } from '../../src/errors.js';
 import { fromArray } from '../../src/streams/from-array.js';
-import { deleteIndex, endpoints, openTestClients } from './harness.js';
+import { deleteIndex, endpoints, openTestClients, targetApi } from './harness.js';
+import type { SearchApi } from '../../src/search-index/api.js';
 
 const KS = 'cesync_back';
 let cql: cassandra.Client;
 let es: EsClient;
+let api: SearchApi;
 
 /** The table of test/integration/types.test.ts: every CQL type. */
 
@@ -43,7 +45,7 @@ async function indexDocuments(index: string, docs: { id: string; body: Record<st
   await es.indices.refresh({ index });
 }
 
-async function collect(feed: ElasticsearchChangeFeed, from: number, to: number, pageSize?: number) {
+async function collect(feed: SearchIndexChangeFeed, from: number, to: number, pageSize?: number) {
   const pages: (readonly ChangedDocument[])[] = [];
   for await (const page of feed.changes({ version: from, id: '' }, to, { pageSize })) pages.push(page);
   return { pages, docs: pages.flat() };
@@ -58,11 +60,11 @@ async function writeBack(writer: CassandraTableWriter, rows: RowWrite[]) {
   return outcomes;
 }
 
-const feedOf = (index: string, versionField?: string) =>
-  new ElasticsearchChangeFeed(es, { index, metaField: META_FIELD, versionField, where: endpoints().elasticsearch.node });
+const feedOf = (index: string, versionField?: string) => new SearchIndexChangeFeed(api, { index, metaField: META_FIELD, versionField });
 
 beforeAll(async () => {
   ({ cql, es } = await openTestClients(KS));
+  api = await targetApi();
   await createAllTypesTable(cql, KS);
   await cql.execute(`CREATE TABLE ${KS}.all_types_back (${ALL_TYPES_COLUMNS})`);
   await cql.execute(`CREATE TABLE ${KS}.people (id text PRIMARY KEY, name text, age int, tags set<text>, attrs map<text, text>)`);
@@ -78,6 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await cql?.shutdown();
   await es?.close();
+  await api?.close();
 });
 
 describe('the change feed', () => {

@@ -20,7 +20,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
-import { deleteIndex, endpoints, openTestClients, rawConfig, runCli, tempDir, writeConfig } from '../integration/harness.js';
+import { deleteIndex, openTestClients, rawConfig, runCli, tempDir, writeConfig, target } from '../integration/harness.js';
 import { random, sleep } from './cli.js';
 import { printTable, record, scale } from './results.js';
 
@@ -305,8 +305,7 @@ beforeAll(async () => {
     await Promise.all(ids.map((id) => cql.execute(insert, [id, `name ${id}`, id % 1000, body], { prepare: true })));
     for (const id of ids) expected.set(id, { name: `name ${id}`, score: id % 1000 });
   }
-  proxy = await stormProxy(new URL(endpoints().elasticsearch.node), SEED);
-  const e = endpoints();
+  proxy = await stormProxy(new URL(target().node), SEED);
   // At 30% whole refusals the chance that one request meets six in a row (the default budget of
   // five retries) is 0.07%, and a run sends hundreds of requests: the budget is raised for the
   // storm a run is meant to get through. The total storm below uses a small one.
@@ -318,7 +317,7 @@ beforeAll(async () => {
       { failureLedger: ledger, elasticsearch: { node: proxy.url, maxRetries: 10 } },
     ),
   );
-  direct = configFile('direct', rawConfig(PIPELINES, { failureLedger: ledger, elasticsearch: { node: e.elasticsearch.node } }));
+  direct = configFile('direct', rawConfig(PIPELINES, { failureLedger: ledger, elasticsearch: { node: target().node } }));
 });
 
 afterAll(async () => {

@@ -10,7 +10,7 @@ import { fullSync } from '../../src/engine/full-sync.js';
 import { MemoryFailureLedger } from '../../src/engine/failure-ledger.js';
 import type { FieldDescription } from '../../src/engine/field-schema.js';
 import type { SourceRecord } from '../../src/engine/record.js';
-import { indexMapping } from '../../src/elasticsearch/index-mapping.js';
+import { indexMapping } from '../../src/search-index/index-mapping.js';
 import { compileShape, shapeFields, type ShapeSpec } from '../../src/shape/document-shape.js';
 import { loadTransformModule } from '../../src/shape/load-module.js';
 import { shapedSource } from '../../src/shape/shaped-source.js';

@@ -1,20 +1,18 @@
 /**
  * An index as verify sees it: per token span, a count and a sum of version hashes computed by
- * Elasticsearch itself (a `filters` aggregation of exact `range` queries on `_cesync.token`, with
+ * the search server itself (a `filters` aggregation of exact `range` queries on `_cesync.token`, with
  * a `sum` of `_cesync.hv`), and, only for spans that differ, the list of (id, version, digest)
  * read with a point in time and `search_after`.
  *
  * Range queries are used rather than a `range` aggregation because the aggregation's bounds are
  * doubles, which cannot hold 64-bit tokens exactly.
  */
-import type { ElasticsearchClient } from './client.js';
-import { elasticsearchError } from './client.js';
+import type { SearchApi } from './api.js';
 import type { InspectableTarget, TargetEntry, SourceSpan } from '../engine/ports.js';
 
 export interface IndexInspectorOptions {
   readonly index: string;
   readonly metaField: string;
-  readonly where: string;
   /** Documents per page when listing. */
   readonly pageSize?: number;
   /** Spans per aggregation request. */
@@ -23,13 +21,13 @@ export interface IndexInspectorOptions {
 
 type Query = Record<string, unknown>;
 
-export class ElasticsearchIndexInspector implements InspectableTarget {
-  private readonly client: ElasticsearchClient;
+export class SearchIndexInspector implements InspectableTarget {
+  private readonly api: SearchApi;
   private readonly options: IndexInspectorOptions;
   private bytes = 0;
 
-  constructor(client: ElasticsearchClient, options: IndexInspectorOptions) {
-    this.client = client;
+  constructor(api: SearchApi, options: IndexInspectorOptions) {
+    this.api = api;
     this.options = options;
   }
 
@@ -38,7 +36,7 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
   }
 
   async exists(): Promise<boolean> {
-    return this.call(() => this.client.indices.exists({ index: this.options.index }));
+    return this.api.indexExists(this.options.index);
   }
 
   async summarise(spans: readonly SourceSpan[], options: { sinceVersion?: number }): Promise<{ count: number; sum: number }[]> {
@@ -48,9 +46,8 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
     for (let i = 0; i < spans.length; i += per) {
       const chunk = spans.slice(i, i + per);
       const filters = Object.fromEntries(chunk.map((s, j) => [String(j), this.spanQuery(s, options.sinceVersion)]));
-      const res = await this.call(() =>
-        this.client.search({
-          index: this.options.index,
+      const res = await this.counted(
+        this.api.search(this.options.index, {
           size: 0,
           track_total_hits: false,
           aggs: { spans: { filters: { filters }, aggs: { hv: { sum: { field: `${m}.hv` } } } } },
@@ -85,18 +82,17 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
 
   private async *pages(query: Query, withSource: boolean): AsyncGenerator<TargetEntry[]> {
     const m = this.options.metaField;
-    const pit = await this.call(() => this.client.openPointInTime({ index: this.options.index, keep_alive: '2m' }));
-    let pitId = pit.id;
+    let pitId = await this.api.openPointInTime(this.options.index, '2m');
     try {
       let after: unknown[] | undefined;
       for (;;) {
-        const res = await this.call(() =>
-          this.client.search<Record<string, unknown>>({
+        const res = await this.counted(
+          this.api.search(undefined, {
             size: this.options.pageSize ?? 5000,
             query,
             pit: { id: pitId, keep_alive: '2m' },
-            sort: [{ _shard_doc: 'asc' }],
-            search_after: after as never,
+            sort: [this.api.dialect.pitTiebreaker],
+            ...(after ? { search_after: after } : {}),
             version: true,
             track_total_hits: false,
             _source: withSource ? true : [`${m}.digest`, `${m}.version`, `${m}.hv`],
@@ -116,17 +112,14 @@ export class ElasticsearchIndexInspector implements InspectableTarget {
         after = hits[hits.length - 1]!.sort as unknown[];
       }
     } finally {
-      await this.client.closePointInTime({ id: pitId }).catch(() => undefined);
+      await this.api.closePointInTime(pitId);
     }
   }
 
-  private async call<T>(fn: () => Promise<T>): Promise<T> {
-    try {
-      const res = await fn();
-      this.bytes += Buffer.byteLength(JSON.stringify(res));
-      return res;
-    } catch (cause) {
-      throw elasticsearchError(cause, this.options.where);
-    }
+  /** An answer, its size added to the bytes read. */
+  private async counted<T>(answer: Promise<T>): Promise<T> {
+    const res = await answer;
+    this.bytes += Buffer.byteLength(JSON.stringify(res));
+    return res;
   }
 }

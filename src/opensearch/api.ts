@@ -1,0 +1,246 @@
+/**
+ * OpenSearch (2.4 and newer, 3.x) as the search port, through the official client
+ * `@opensearch-project/opensearch`. The same REST calls as for Elasticsearch, with OpenSearch's
+ * own point-in-time API (`/_search/point_in_time`), request bodies under `body`, answers under
+ * `.body`, and aborts through the request handle rather than an AbortSignal.
+ */
+import type { Readable } from 'node:stream';
+import { errors } from '@opensearch-project/opensearch';
+import type { TargetConfig } from '../config/schema.js';
+import { CesyncError } from '../errors.js';
+import type { BulkStream, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
+import { readBody } from '../search-index/response-text.js';
+import { withBulkRetry } from './bulk-retry.js';
+import { createOpenSearchClient, describeOpenSearch, openSearchError, type OpenSearchClient } from './client.js';
+
+/** Oldest release cesync writes to: points in time came with 2.4. */
+const OLDEST = { major: 2, minor: 4 };
+
+export function openSearchDialect(server: Pick<SearchServer, 'major' | 'minor'>): SearchDialect {
+  const atLeast = (major: number, minor: number) => server.major > major || (server.major === major && server.minor >= minor);
+  return {
+    // `flat_object` came with 2.7; OpenSearch has no `subobjects: false`.
+    dataKeyedObject: atLeast(2, 7) ? 'flat_object' : 'stored',
+    // 2.x refuses `_shard_doc` ("No mapping found for [_shard_doc]"), and `_doc` is per shard, not
+    // unique across them: `_id` (fielddata on _id is allowed on OpenSearch) orders a point in time
+    // totally. 3.x has `_shard_doc` (seen on 3.6).
+    pitTiebreaker: atLeast(3, 0) ? { _shard_doc: 'asc' } : { _id: 'asc' },
+  };
+}
+
+/**
+ * Opens the client, asks the server what it is (`GET /`), and refuses what is not OpenSearch,
+ * what cesync cannot write to, or what the configuration does not expect (`version`).
+ */
+export async function connectOpenSearch(config: TargetConfig): Promise<SearchApi> {
+  const where = describeOpenSearch(config);
+  const client = createOpenSearchClient(config);
+  try {
+    const server = await detect(client, where);
+    if (server.major < OLDEST.major || (server.major === OLDEST.major && server.minor < OLDEST.minor)) {
+      throw new CesyncError('CONFIG_INVALID', `OpenSearch at ${where} runs ${server.version}; cesync needs ${OLDEST.major}.${OLDEST.minor} or newer (points in time)`);
+    }
+    if (config.version !== undefined && config.version !== server.major) {
+      throw new CesyncError('CONFIG_INVALID', `opensearch.version is ${config.version}, but the server at ${where} runs OpenSearch ${server.version}`);
+    }
+    return new OpenSearchApi(client, server, where);
+  } catch (e) {
+    await client.close().catch(() => undefined);
+    throw e;
+  }
+}
+
+/** The port over a client of `config`, for a server already known (no request is made). */
+export function openSearchApi(config: TargetConfig, server: SearchServer): SearchApi {
+  return new OpenSearchApi(createOpenSearchClient(config), server, describeOpenSearch(config));
+}
+
+async function detect(client: OpenSearchClient, where: string): Promise<SearchServer> {
+  const notOpenSearch = (what: string, cause?: unknown) =>
+    new CesyncError('CONFIG_INVALID', `the server at ${where} is not OpenSearch (${what}): an Elasticsearch cluster is configured under elasticsearch:, not opensearch:`, { cause });
+  let info: { version?: { number?: string; distribution?: string } };
+  try {
+    await client.cluster.health({ timeout: '10s' }, { maxRetries: 1, requestTimeout: 15_000 });
+    info = (await client.info({}, { maxRetries: 1, requestTimeout: 15_000 })).body as typeof info;
+  } catch (cause) {
+    // Elasticsearch's integration-test distribution does not serve `GET /`.
+    if (cause instanceof errors.ResponseError && cause.statusCode === 405) throw notOpenSearch('GET / is not allowed there', cause);
+    throw openSearchError(cause, where);
+  }
+  if (info.version?.distribution !== 'opensearch') throw notOpenSearch(`it reports version ${info.version?.number ?? 'unknown'} without distribution opensearch`);
+  const version = info.version.number ?? '0.0.0';
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  return { product: 'opensearch', version, major, minor };
+}
+
+const isAbort = (e: unknown) => (e as { name?: string })?.name === 'AbortError' || e instanceof errors.RequestAbortedError;
+
+/** A request of this client, aborted when `signal` is. */
+function abortable<R>(request: Promise<R> & { abort?: () => void }, signal: AbortSignal | undefined): Promise<R> {
+  if (!signal) return request;
+  if (signal.aborted) request.abort?.();
+  const onAbort = () => request.abort?.();
+  signal.addEventListener('abort', onAbort, { once: true });
+  return request.finally(() => signal.removeEventListener('abort', onAbort)).catch((e: unknown) => {
+    throw signal.aborted ? (signal.reason ?? e) : e;
+  });
+}
+
+class OpenSearchApi implements SearchApi {
+  readonly dialect: SearchDialect;
+  private readonly client: OpenSearchClient;
+  readonly server: SearchServer;
+  readonly where: string;
+
+  constructor(client: OpenSearchClient, server: SearchServer, where: string) {
+    this.client = client;
+    this.server = server;
+    this.where = where;
+    this.dialect = openSearchDialect(server);
+  }
+
+  error(cause: unknown): CesyncError {
+    return openSearchError(cause, this.where);
+  }
+
+  private async call<R>(fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (cause) {
+      if (isAbort(cause)) throw cause;
+      throw this.error(cause);
+    }
+  }
+
+  indexExists(index: string): Promise<boolean> {
+    return this.call(async () => (await this.client.indices.exists({ index })).body === true);
+  }
+
+  deleteIndex(index: string | readonly string[]): Promise<void> {
+    return this.call(async () => {
+      await this.client.indices.delete({ index: typeof index === 'string' ? index : [...index], ignore_unavailable: true } as never);
+    });
+  }
+
+  createIndex(index: string, body: { mappings: Record<string, unknown>; settings: Record<string, unknown>; aliases?: Record<string, unknown> }): Promise<boolean> {
+    return this.call(async () => {
+      try {
+        await this.client.indices.create({ index, body } as never);
+        return true;
+      } catch (e) {
+        if ((e as { body?: { error?: { type?: string } } }).body?.error?.type === 'resource_already_exists_exception') return false;
+        throw e;
+      }
+    });
+  }
+
+  count(index: string): Promise<number> {
+    return this.call(async () => (await this.client.count({ index })).body.count);
+  }
+
+  mappingMeta(index: string): Promise<Record<string, unknown> | undefined> {
+    return this.call(async () => {
+      const res = (await this.client.indices.getMapping({ index })).body as Record<string, { mappings?: { _meta?: Record<string, unknown> } }>;
+      return Object.values(res)[0]?.mappings?._meta;
+    });
+  }
+
+  putMappingMeta(index: string, meta: Record<string, unknown>): Promise<void> {
+    return this.call(async () => {
+      await this.client.indices.putMapping({ index, body: { _meta: meta } });
+    });
+  }
+
+  putSettings(index: string, settings: Record<string, unknown>): Promise<void> {
+    return this.call(async () => {
+      await this.client.indices.putSettings({ index, body: settings });
+    });
+  }
+
+  fieldTypes(index: string, field: string): Promise<string[]> {
+    return this.call(async () => {
+      const res = (await this.client.indices.getFieldMapping({ index, fields: field })).body as Record<string, { mappings: Record<string, { mapping: Record<string, { type?: string }> }> }>;
+      return Object.values(res).flatMap((i) => Object.values(i.mappings).map((m) => String(Object.values(m.mapping)[0]?.type)));
+    });
+  }
+
+  refresh(index: string, options: SearchOptions = {}): Promise<void> {
+    return this.call(async () => {
+      await abortable(this.client.indices.refresh({ index }), options.signal);
+    });
+  }
+
+  mget(index: string, ids: readonly string[], source: { includes?: string[]; excludes?: string[] }): Promise<StoredDocument[]> {
+    return this.call(async () => {
+      const res = await this.client.mget({
+        index,
+        body: { ids: [...ids] },
+        ...(source.includes ? { _source_includes: source.includes } : {}),
+        ...(source.excludes ? { _source_excludes: source.excludes } : {}),
+      } as never);
+      const docs = (res.body as { docs: { _id: string; _version?: number; found?: boolean; _source?: Record<string, unknown> }[] }).docs;
+      return docs.filter((d) => d.found).map((d) => ({ _id: d._id, _version: d._version ?? 0, _source: d._source }));
+    });
+  }
+
+  async bulk<T>(stream: BulkStream<T>): Promise<void> {
+    const writer = withBulkRetry(this.client, stream.retry, stream.applied);
+    await this.call(async () => {
+      await writer.helpers.bulk<T>({
+        datasource: stream.datasource as never,
+        flushBytes: stream.flushBytes,
+        flushInterval: stream.flushIntervalMs,
+        concurrency: stream.concurrency,
+        // Only what the outcomes need: smaller answers, parsed for every document.
+        filter_path: 'errors,items.*._id,items.*.status,items.*.result,items.*.error',
+        onDocument: (item: T) => stream.action(item) as never,
+        onDrop: (dropped: { status: number; error: unknown; operation: unknown }) => {
+          const action = dropped.operation as { index?: { _id?: string }; delete?: { _id?: string } } | null;
+          stream.refused({ id: (action?.index ?? action?.delete)?._id, status: dropped.status, error: dropped.error as never });
+        },
+      } as never);
+    });
+  }
+
+  search(index: string | undefined, body: Record<string, unknown>, options: SearchOptions = {}): Promise<SearchAnswer> {
+    return this.call(async () => (await abortable(this.client.search({ ...(index ? { index } : {}), body } as never), options.signal)).body as unknown as SearchAnswer);
+  }
+
+  searchParsed(index: string | undefined, body: Record<string, unknown>, reviver: (key: string, value: unknown) => unknown, options: SearchOptions = {}): Promise<SearchAnswer> {
+    return this.call(async () => {
+      const res = await abortable(this.client.search({ ...(index ? { index } : {}), body } as never, { asStream: true }), options.signal);
+      const text = await readBody(res.body as unknown as Readable, String(res.headers?.['content-encoding'] ?? ''));
+      if (res.statusCode !== null && res.statusCode >= 400) throw new errors.ResponseError({ ...res, body: parseOrText(text) } as never);
+      return JSON.parse(text, reviver) as SearchAnswer;
+    });
+  }
+
+  openPointInTime(index: string, keepAlive: string, options: SearchOptions = {}): Promise<string> {
+    return this.call(async () => {
+      const res = await abortable(this.client.createPit({ index: [index], keep_alive: keepAlive }), options.signal);
+      return (res.body as { pit_id: string }).pit_id;
+    });
+  }
+
+  async closePointInTime(id: string): Promise<void> {
+    await this.client.deletePit({ body: { pit_id: [id] } }).catch(() => undefined);
+  }
+
+  health(timeoutMs: number): Promise<void> {
+    return this.call(async () => {
+      await this.client.cluster.health({}, { requestTimeout: timeoutMs, maxRetries: 0 });
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+}
+
+function parseOrText(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
