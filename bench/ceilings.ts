@@ -101,7 +101,7 @@ export async function bulkLoad(stores: Stores, index: string, docs: readonly Pre
     retry: { retries: 0 },
     action: (d) => [{ index: { _index: index, _id: d.id, version: d.version, version_type: 'external_gte' } }, d.body],
     applied: () => void successful++,
-    refused: (d) => void (dropped ??= `document ${d.id ?? '?'} dropped: ${d.status} ${JSON.stringify(d.error)}`),
+    refused: (d, answer) => void (dropped ??= `document ${d.id} dropped: ${answer.status} ${JSON.stringify(answer.error)}`),
   });
   if (dropped) throw new Error(dropped);
   await stores.target.refresh(index);

@@ -28,6 +28,8 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 export async function measureWatchLatency(options: {
   stores: Stores;
   endpoints: ServiceEndpoints;
+  /** The search cluster's configuration section and node. */
+  target: { section: 'elasticsearch' | 'opensearch'; node: string };
   workDir: string;
   env: Record<string, string>;
   changes: number;
@@ -49,7 +51,7 @@ export async function measureWatchLatency(options: {
         username: options.endpoints.cassandra.username,
         password: '${CESYNC_BENCH_CASSANDRA_PASSWORD}',
       },
-      elasticsearch: { node: options.endpoints.elasticsearch.node },
+      [options.target.section]: { node: options.target.node },
       failureLedger: path.join(options.workDir, 'latency-failures.ndjson'),
       state: { keyspace: KEYSPACE },
       pipelines: [

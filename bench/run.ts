@@ -57,7 +57,9 @@ const usage = `usage: npm run bench -- [options]
                         (postgres: full sync of the same users from a PostgreSQL table;)
                         (default all; composed: full sync of composed user documents, shaped as
                         examples/sunbird.yaml's user pipeline, beside the plain one)
-  --profile             one more full sync under --cpu-prof; prints where cesync's CPU goes`;
+  --profile             one more full sync under --cpu-prof; prints where cesync's CPU goes
+  --target NAME         the search cluster: elasticsearch (8, default), elasticsearch7, opensearch2,
+                        opensearch3; the raw bulk ceiling is measured on the same server`;
 
 interface Options {
   rows: number;
@@ -70,7 +72,14 @@ interface Options {
   nodeFlags: string[];
   only: Set<string>;
   profile: boolean;
+  /** The search cluster the benchmark writes to (a service of scripts/services). */
+  target: BenchTarget;
 }
+
+const TARGETS = ['elasticsearch', 'elasticsearch7', 'opensearch2', 'opensearch3'] as const;
+type BenchTarget = (typeof TARGETS)[number];
+/** The configuration section of a target. */
+const sectionOf = (t: BenchTarget) => (t.startsWith('opensearch') ? 'opensearch' : 'elasticsearch');
 
 const STEPS = ['write', 'read', 'sync', 'composed', 'postgres', 'rerun', 'ids', 'verify', 'latency'];
 
@@ -88,6 +97,7 @@ function parseOptions(argv: string[]): Options | undefined {
       'node-flag': { type: 'string', multiple: true, default: [] },
       only: { type: 'string', default: STEPS.join(',') },
       profile: { type: 'boolean', default: false },
+      target: { type: 'string', default: 'elasticsearch' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -117,6 +127,7 @@ function parseOptions(argv: string[]): Options | undefined {
   const [flushBytes, concurrency] = values['ceiling-bulk'].split(',');
   const only = new Set(values.only.split(',').map((s) => s.trim()));
   for (const s of only) if (!STEPS.includes(s)) throw new Error(`--only: unknown step ${s} (steps: ${STEPS.join(', ')})`);
+  if (!(TARGETS as readonly string[]).includes(values.target)) throw new Error(`--target must be one of ${TARGETS.join(', ')}, not ${values.target}`);
   return {
     rows: count('rows', values.rows, TARGETED_IDS),
     runs: count('runs', values.runs, 1),
@@ -128,18 +139,20 @@ function parseOptions(argv: string[]): Options | undefined {
     nodeFlags: values['node-flag'],
     only,
     profile: values.profile,
+    target: values.target as BenchTarget,
   };
 }
 
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 const int = (n: number) => Math.round(n).toLocaleString('en-US');
 
-async function serverPids(endpoints: ServiceEndpoints): Promise<ServerPids> {
+async function serverPids(endpoints: ServiceEndpoints, target: BenchTarget): Promise<ServerPids> {
   const status = await serviceStatus();
   const pid = (name: string, port: number) => status.find((s) => s.name === name)?.pid ?? pidListeningOn(port);
   return {
     cassandra: pid('cassandra', endpoints.cassandra.port),
-    elasticsearch: pid('elasticsearch', Number(new URL(endpoints.elasticsearch.node).port || 9200)),
+    // The search server, whichever the target (named elasticsearch in the results).
+    elasticsearch: pid(target, Number(new URL(endpoints.targets[target].node).port || 9200)),
   };
 }
 
@@ -160,7 +173,7 @@ async function composedShape(): Promise<Record<string, unknown>> {
   return shape;
 }
 
-function configYaml(endpoints: ServiceEndpoints, workDir: string, set: Record<string, unknown>, composed: Record<string, unknown>): string {
+function configYaml(endpoints: ServiceEndpoints, target: BenchTarget, workDir: string, set: Record<string, unknown>, composed: Record<string, unknown>): string {
   return stringify({
     cassandra: {
       contactPoints: endpoints.cassandra.contactPoints,
@@ -169,7 +182,7 @@ function configYaml(endpoints: ServiceEndpoints, workDir: string, set: Record<st
       password: '${CESYNC_BENCH_CASSANDRA_PASSWORD}',
     },
     postgres: { connectionString: endpoints.postgres.connectionString },
-    elasticsearch: { node: endpoints.elasticsearch.node },
+    [sectionOf(target)]: { node: endpoints.targets[target].node },
     failureLedger: path.join(workDir, 'failures.ndjson'),
     state: { keyspace: KEYSPACE },
     pipelines: [
@@ -242,13 +255,14 @@ async function main(argv: string[]): Promise<number> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'cesync-bench-'));
 
   say('starting services (or finding them running)');
-  const { started, endpoints } = await startServices();
+  const { started, endpoints } = await startServices(['postgres', 'cassandra', options.target]);
   if (started.length) say(`started: ${started.join(', ')} (stopped again at the end)`);
-  const pids = await serverPids(endpoints);
+  say(`target: ${options.target} at ${endpoints.targets[options.target].node}`);
+  const pids = await serverPids(endpoints, options.target);
   say(`server pids: cassandra ${pids.cassandra ?? 'unknown'}, elasticsearch ${pids.elasticsearch ?? 'unknown'}`);
 
   const configFile = path.join(workDir, 'cesync.yaml');
-  await writeFile(configFile, configYaml(endpoints, workDir, options.set, await composedShape()));
+  await writeFile(configFile, configYaml(endpoints, options.target, workDir, options.set, await composedShape()));
   const env = { CESYNC_BENCH_CASSANDRA_PASSWORD: endpoints.cassandra.password };
   const config = await m.load.loadConfig(configFile, { ...process.env, ...env });
   const pipeline: PipelineConfig = config.pipelines.find((p) => p.name === PIPELINE)!;
@@ -436,7 +450,7 @@ async function main(argv: string[]): Promise<number> {
     let latency: LatencyResult | undefined;
     if (only.has('latency')) {
       say('watch latency: 100 changes, one at a time');
-      latency = await measureWatchLatency({ stores, endpoints, workDir, env, changes: 100, intervalMs: 200, safetyLagMs: 500, say });
+      latency = await measureWatchLatency({ stores, endpoints, target: { section: sectionOf(options.target), node: endpoints.targets[options.target].node }, workDir, env, changes: 100, intervalMs: 200, safetyLagMs: 500, say });
     }
 
     const verifySeconds = verifies.length ? spread(verifies.map((v) => v.seconds)) : undefined;
@@ -527,7 +541,8 @@ async function main(argv: string[]): Promise<number> {
         os: `${os.type()} ${os.release()}`,
         node: process.version,
       },
-      options: { rows, runs, seed: options.seed, set: options.set, ceilingBulk: options.ceilingBulk, nodeFlags: options.nodeFlags, only: [...only] },
+      options: { rows, runs, seed: options.seed, set: options.set, ceilingBulk: options.ceilingBulk, nodeFlags: options.nodeFlags, only: [...only], target: options.target },
+      target: { service: options.target, product: stores.target.server.product, version: stores.target.server.version },
       pipeline: { pageSize: pipeline.pageSize, splits: pipeline.splits, rangesInFlight: pipeline.rangesInFlight, bulk: pipeline.bulk, indexSettings: pipeline.indexSettings ?? null },
       composedPipeline: only.has('composed')
         ? { example: path.relative(repoRoot, COMPOSED_EXAMPLE), tables: [TABLE, ...COMPOSED_TABLES], nest: listFields, lookups: composedPipeline.lookups.length, transform: composedPipeline.transform?.module ?? null }

@@ -38,7 +38,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   const program = new Command('cesync')
-    .description('Keep Apache Cassandra and Elasticsearch consistent.')
+    .description('Keep Apache Cassandra or PostgreSQL and Elasticsearch or OpenSearch consistent.')
     .version(VERSION)
     .showHelpAfterError()
     .exitOverride()

@@ -11,7 +11,8 @@ import type { TargetConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
 import type { BulkStream, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
 import { readBody } from '../search-index/response-text.js';
-import { withBulkRetry } from './bulk-retry.js';
+import { runBulk, type BulkTransport } from '../search-index/bulk-driver.js';
+import { elasticsearchBulk } from './bulk.js';
 import { createElasticsearchClient, describeNode, elasticsearchError, type ElasticsearchClient } from './client.js';
 
 /** Oldest release cesync writes to: the client's product check needs its X-Elastic-Product header. */
@@ -74,16 +75,17 @@ async function detect(client: ElasticsearchClient, where: string): Promise<Searc
   }
 }
 
-const isAbort = (e: unknown) => (e as { name?: string })?.name === 'AbortError' || e instanceof errors.RequestAbortedError;
 
 class ElasticsearchApi implements SearchApi {
   readonly dialect: SearchDialect;
   private readonly client: ElasticsearchClient;
   readonly server: SearchServer;
   readonly where: string;
+  private readonly bulkTransport: BulkTransport;
 
   constructor(client: ElasticsearchClient, server: SearchServer, where: string) {
     this.client = client;
+    this.bulkTransport = elasticsearchBulk(client);
     this.server = server;
     this.where = where;
     this.dialect = elasticsearchDialect(server);
@@ -93,11 +95,12 @@ class ElasticsearchApi implements SearchApi {
     return elasticsearchError(cause, this.where);
   }
 
-  private async call<R>(fn: () => Promise<R>): Promise<R> {
+  /** `fn`'s failure as a coded error; a failure after `signal` aborted passes through as it is (a stop, not a failure). */
+  private async call<R>(fn: () => Promise<R>, signal?: AbortSignal): Promise<R> {
     try {
       return await fn();
     } catch (cause) {
-      if (isAbort(cause)) throw cause;
+      if (signal?.aborted) throw cause;
       throw this.error(cause);
     }
   }
@@ -157,7 +160,7 @@ class ElasticsearchApi implements SearchApi {
   refresh(index: string, options: SearchOptions = {}): Promise<void> {
     return this.call(async () => {
       await this.client.indices.refresh({ index }, { signal: options.signal });
-    });
+    }, options.signal);
   }
 
   mget(index: string, ids: readonly string[], source: { includes?: string[]; excludes?: string[] }): Promise<StoredDocument[]> {
@@ -177,27 +180,11 @@ class ElasticsearchApi implements SearchApi {
   }
 
   async bulk<T>(stream: BulkStream<T>): Promise<void> {
-    const writer = withBulkRetry(this.client, stream.retry, stream.applied);
-    await this.call(() =>
-      writer.helpers.bulk<T>({
-        datasource: stream.datasource,
-        flushBytes: stream.flushBytes,
-        flushInterval: stream.flushIntervalMs,
-        concurrency: stream.concurrency,
-        // Only what the outcomes need: responses a third of the size, parsed for every document.
-        filter_path: 'errors,items.*._id,items.*.status,items.*.result,items.*.error',
-        onDocument: (item) => stream.action(item) as never,
-        onDrop: (dropped) => {
-          const action = dropped.operation as { index?: { _id?: string }; delete?: { _id?: string } } | null;
-          // The helper can hand over a line that is no action (it pairs lines when it gives up on 429s).
-          stream.refused({ id: (action?.index ?? action?.delete)?._id, status: dropped.status, error: dropped.error });
-        },
-      }),
-    );
+    await this.call(() => runBulk(this.bulkTransport, stream));
   }
 
   search(index: string | undefined, body: Record<string, unknown>, options: SearchOptions = {}): Promise<SearchAnswer> {
-    return this.call(async () => (await this.client.search({ ...(index ? { index } : {}), ...body }, { signal: options.signal })) as unknown as SearchAnswer);
+    return this.call(async () => (await this.client.search({ ...(index ? { index } : {}), ...body }, { signal: options.signal })) as unknown as SearchAnswer, options.signal);
   }
 
   searchParsed(index: string | undefined, body: Record<string, unknown>, reviver: (key: string, value: unknown) => unknown, options: SearchOptions = {}): Promise<SearchAnswer> {
@@ -208,11 +195,11 @@ class ElasticsearchApi implements SearchApi {
       const text = await readBody(res.body as unknown as Readable, String(res.headers['content-encoding'] ?? ''));
       if (res.statusCode !== null && res.statusCode >= 400) throw new errors.ResponseError({ ...res, body: parseOrText(text) } as never);
       return JSON.parse(text, reviver) as SearchAnswer;
-    });
+    }, options.signal);
   }
 
   openPointInTime(index: string, keepAlive: string, options: SearchOptions = {}): Promise<string> {
-    return this.call(async () => (await this.client.openPointInTime({ index, keep_alive: keepAlive }, { signal: options.signal })).id);
+    return this.call(async () => (await this.client.openPointInTime({ index, keep_alive: keepAlive }, { signal: options.signal })).id, options.signal);
   }
 
   async closePointInTime(id: string): Promise<void> {

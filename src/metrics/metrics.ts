@@ -50,8 +50,8 @@ export class CesyncMetrics {
     this.documents = new Counter({ name: 'cesync_documents_total', help: 'Documents settled, by outcome: created, updated, unchanged, failed, deleted.', labelNames: ['pipeline', 'direction', 'outcome'], registers });
     this.failures = new Counter({ name: 'cesync_failures_total', help: 'Entries of the failure ledger, by class: mapping, rejected, transient, missing, shape.', labelNames: ['pipeline', 'direction', 'class'], registers });
     this.retries = new Counter({ name: 'cesync_retries_total', help: 'Sent again after a transient refusal: what="request" whole bulk requests, what="document" documents.', labelNames: ['pipeline', 'direction', 'what'], registers });
-    this.bulkDuration = new Histogram({ name: 'cesync_bulk_request_duration_seconds', help: 'Duration of each bulk request to Elasticsearch (each attempt).', labelNames: ['pipeline'], buckets: BULK_BUCKETS, registers });
-    this.bulkBytes = new Counter({ name: 'cesync_bulk_bytes_total', help: 'Bytes of bulk request bodies sent to Elasticsearch (each attempt).', labelNames: ['pipeline'], registers });
+    this.bulkDuration = new Histogram({ name: 'cesync_bulk_request_duration_seconds', help: 'Duration of each bulk request to the search cluster (each attempt).', labelNames: ['pipeline'], buckets: BULK_BUCKETS, registers });
+    this.bulkBytes = new Counter({ name: 'cesync_bulk_bytes_total', help: 'Bytes of bulk request bodies sent to the search cluster (each attempt).', labelNames: ['pipeline'], registers });
     this.progressRatio = new Gauge({ name: 'cesync_full_sync_progress_ratio', help: 'Share of the table read by the running (or last) full sync, 0 to 1.', labelNames: ['pipeline'], registers });
     this.etaSeconds = new Gauge({ name: 'cesync_full_sync_eta_seconds', help: 'Estimated seconds left of the running full sync (0 once finished).', labelNames: ['pipeline'], registers });
     const watermarks = this.watermarks;

@@ -10,7 +10,8 @@ import type { TargetConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
 import type { BulkStream, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
 import { readBody } from '../search-index/response-text.js';
-import { withBulkRetry } from './bulk-retry.js';
+import { runBulk, type BulkTransport } from '../search-index/bulk-driver.js';
+import { openSearchBulk } from './bulk.js';
 import { createOpenSearchClient, describeOpenSearch, openSearchError, type OpenSearchClient } from './client.js';
 
 /** Oldest release cesync writes to: points in time came with 2.4. */
@@ -23,8 +24,8 @@ export function openSearchDialect(server: Pick<SearchServer, 'major' | 'minor'>)
     dataKeyedObject: atLeast(2, 7) ? 'flat_object' : 'stored',
     // 2.x refuses `_shard_doc` ("No mapping found for [_shard_doc]"), and `_doc` is per shard, not
     // unique across them: `_id` (fielddata on _id is allowed on OpenSearch) orders a point in time
-    // totally. 3.x has `_shard_doc` (seen on 3.6).
-    pitTiebreaker: atLeast(3, 0) ? { _shard_doc: 'asc' } : { _id: 'asc' },
+    // totally. `_shard_doc` came with 3.3.
+    pitTiebreaker: atLeast(3, 3) ? { _shard_doc: 'asc' } : { _id: 'asc' },
   };
 }
 
@@ -73,7 +74,6 @@ async function detect(client: OpenSearchClient, where: string): Promise<SearchSe
   return { product: 'opensearch', version, major, minor };
 }
 
-const isAbort = (e: unknown) => (e as { name?: string })?.name === 'AbortError' || e instanceof errors.RequestAbortedError;
 
 /** A request of this client, aborted when `signal` is. */
 function abortable<R>(request: Promise<R> & { abort?: () => void }, signal: AbortSignal | undefined): Promise<R> {
@@ -91,9 +91,11 @@ class OpenSearchApi implements SearchApi {
   private readonly client: OpenSearchClient;
   readonly server: SearchServer;
   readonly where: string;
+  private readonly bulkTransport: BulkTransport;
 
   constructor(client: OpenSearchClient, server: SearchServer, where: string) {
     this.client = client;
+    this.bulkTransport = openSearchBulk(client);
     this.server = server;
     this.where = where;
     this.dialect = openSearchDialect(server);
@@ -103,11 +105,12 @@ class OpenSearchApi implements SearchApi {
     return openSearchError(cause, this.where);
   }
 
-  private async call<R>(fn: () => Promise<R>): Promise<R> {
+  /** `fn`'s failure as a coded error; a failure after `signal` aborted passes through as it is (a stop, not a failure). */
+  private async call<R>(fn: () => Promise<R>, signal?: AbortSignal): Promise<R> {
     try {
       return await fn();
     } catch (cause) {
-      if (isAbort(cause)) throw cause;
+      if (signal?.aborted) throw cause;
       throw this.error(cause);
     }
   }
@@ -167,7 +170,7 @@ class OpenSearchApi implements SearchApi {
   refresh(index: string, options: SearchOptions = {}): Promise<void> {
     return this.call(async () => {
       await abortable(this.client.indices.refresh({ index }), options.signal);
-    });
+    }, options.signal);
   }
 
   mget(index: string, ids: readonly string[], source: { includes?: string[]; excludes?: string[] }): Promise<StoredDocument[]> {
@@ -184,26 +187,11 @@ class OpenSearchApi implements SearchApi {
   }
 
   async bulk<T>(stream: BulkStream<T>): Promise<void> {
-    const writer = withBulkRetry(this.client, stream.retry, stream.applied);
-    await this.call(async () => {
-      await writer.helpers.bulk<T>({
-        datasource: stream.datasource as never,
-        flushBytes: stream.flushBytes,
-        flushInterval: stream.flushIntervalMs,
-        concurrency: stream.concurrency,
-        // Only what the outcomes need: smaller answers, parsed for every document.
-        filter_path: 'errors,items.*._id,items.*.status,items.*.result,items.*.error',
-        onDocument: (item: T) => stream.action(item) as never,
-        onDrop: (dropped: { status: number; error: unknown; operation: unknown }) => {
-          const action = dropped.operation as { index?: { _id?: string }; delete?: { _id?: string } } | null;
-          stream.refused({ id: (action?.index ?? action?.delete)?._id, status: dropped.status, error: dropped.error as never });
-        },
-      } as never);
-    });
+    await this.call(() => runBulk(this.bulkTransport, stream));
   }
 
   search(index: string | undefined, body: Record<string, unknown>, options: SearchOptions = {}): Promise<SearchAnswer> {
-    return this.call(async () => (await abortable(this.client.search({ ...(index ? { index } : {}), body } as never), options.signal)).body as unknown as SearchAnswer);
+    return this.call(async () => (await abortable(this.client.search({ ...(index ? { index } : {}), body } as never), options.signal)).body as unknown as SearchAnswer, options.signal);
   }
 
   searchParsed(index: string | undefined, body: Record<string, unknown>, reviver: (key: string, value: unknown) => unknown, options: SearchOptions = {}): Promise<SearchAnswer> {
@@ -212,14 +200,14 @@ class OpenSearchApi implements SearchApi {
       const text = await readBody(res.body as unknown as Readable, String(res.headers?.['content-encoding'] ?? ''));
       if (res.statusCode !== null && res.statusCode >= 400) throw new errors.ResponseError({ ...res, body: parseOrText(text) } as never);
       return JSON.parse(text, reviver) as SearchAnswer;
-    });
+    }, options.signal);
   }
 
   openPointInTime(index: string, keepAlive: string, options: SearchOptions = {}): Promise<string> {
     return this.call(async () => {
       const res = await abortable(this.client.createPit({ index: [index], keep_alive: keepAlive }), options.signal);
       return (res.body as { pit_id: string }).pit_id;
-    });
+    }, options.signal);
   }
 
   async closePointInTime(id: string): Promise<void> {

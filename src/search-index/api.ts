@@ -71,9 +71,9 @@ export interface BulkRetryOptions {
 }
 
 /**
- * One stream of bulk operations, sent by the client's own bulk helper: flushed by bytes and by
- * interval, at most `concurrency` requests in flight, items refused with 429 sent again by the
- * helper, whole requests refused with 429/5xx or unanswered sent again as `retry` says.
+ * One stream of bulk operations (sent by bulk-driver.ts: batched by bytes and interval, at most
+ * `concurrency` requests in flight, every operation answered exactly once, in `applied` or
+ * `refused`).
  */
 export interface BulkStream<T> {
   readonly datasource: AsyncIterator<T>;
@@ -83,13 +83,13 @@ export interface BulkStream<T> {
   /** The action of an item, and for an `index` its document as JSON text. */
   readonly action: (item: T) => BulkAction | readonly [BulkAction, string];
   /** An operation the server applied. */
-  readonly applied: (answer: { readonly id: string; readonly result?: string }) => void;
-  /**
-   * An operation the server refused (or that the helper gave up on). `id` is missing when the
-   * helper hands over a line it could not tie to an action.
-   */
-  readonly refused: (answer: { readonly id?: string; readonly status: number; readonly error: BulkItemError | null }) => void;
+  readonly applied: (item: T, answer: { readonly result?: string }) => void;
+  /** An operation the server refused (429: after the item's own retries). */
+  readonly refused: (item: T, answer: { readonly status: number; readonly error: BulkItemError | null }) => void;
   readonly retry: BulkRetryOptions;
+  /** Retries of single items refused with 429 (default 3), `itemWaitMs` apart (default 5000). */
+  readonly itemRetries?: number;
+  readonly itemWaitMs?: number;
 }
 
 export interface SearchOptions {

@@ -35,6 +35,8 @@ export async function sendWithRetry<R>(attempt: () => Promise<R>, params: unknow
       const wait = Math.round(Math.min(maxBackoffMs, backoffMs * 2 ** (n - 1)) * (0.5 + Math.random() / 2));
       options.onRetry?.(n, wait, error);
       await sleepUnlessStopping(wait, options.stopping);
+      // A stop during the wait ends it: the request is not sent once more.
+      if (options.stopping?.()) throw error;
       continue;
     }
     timed(start); // outside the try: counted once, whatever the observer does

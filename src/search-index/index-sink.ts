@@ -115,14 +115,10 @@ export class SearchIndexSink implements DocumentSink {
   async write(ops: AsyncIterable<WriteOp>, onOutcome: (op: WriteOp, outcome: WriteOutcome) => void, options: { signal?: AbortSignal } = {}): Promise<void> {
     const { index, metaField, bulk } = this.options;
     this.stop = options.signal;
-    // Ops sent and not yet answered, by id, so each answer reaches the op it belongs to.
-    const inFlight = new Map<string, WriteOp[]>();
-    const settle = (id: string, outcome: (op: WriteOp) => WriteOutcome) => {
-      const queue = inFlight.get(id);
-      const op = queue?.shift();
-      if (!op) return;
-      if (queue!.length === 0) inFlight.delete(id);
-      onOutcome(op, outcome(op));
+    // Ops handed to the driver and not yet answered (each is answered once, by the op itself).
+    const unanswered = new Set<WriteOp>();
+    const settle = (op: WriteOp, outcome: WriteOutcome) => {
+      if (unanswered.delete(op)) onOutcome(op, outcome);
     };
     await this.api.bulk<WriteOp>({
       datasource: ops[Symbol.asyncIterator](),
@@ -131,9 +127,7 @@ export class SearchIndexSink implements DocumentSink {
       concurrency: bulk.concurrency,
       retry: this.retry,
       action: (op) => {
-        const queue = inFlight.get(op.id);
-        if (queue) queue.push(op);
-        else inFlight.set(op.id, [op]);
+        unanswered.add(op);
         // A delete outranks exactly the version it was decided on: its tombstone is one above it,
         // and `external` (strictly greater) refuses it when the document moved past that version.
         // So a late copy of the deleted row (at most that version) is refused while the index
@@ -144,22 +138,14 @@ export class SearchIndexSink implements DocumentSink {
         const versionType = op.strict ? 'external' : 'external_gte';
         return [{ index: { _index: index, _id: op.id, version: op.version, version_type: versionType } }, withMeta(op.json, metaField, op.meta)];
       },
-      applied: ({ id, result }) => {
-        settle(id, (op) => (op.kind === 'delete' ? { kind: 'deleted' } : { kind: 'written', created: result === 'created' }));
-      },
-      refused: ({ id, status, error }) => {
-        // A line the helper could not tie to an action stays unanswered, and is reported as such below.
-        if (id === undefined) return;
-        // (A delete sent again after its first try applied meets its own tombstone and is counted
-        // as refused: a 409 does not tell a tombstone from a document at the same version.)
-        settle(id, (op) => (op.kind === 'delete' && status === 404 ? { kind: 'deleted' } : outcomeOf(status, error)));
-      },
+      applied: (op, { result }) => settle(op, op.kind === 'delete' ? { kind: 'deleted' } : { kind: 'written', created: result === 'created' }),
+      // (A delete sent again after its first try applied meets its own tombstone and is counted
+      // as refused: a 409 does not tell a tombstone from a document at the same version.)
+      refused: (op, { status, error }) => settle(op, op.kind === 'delete' && status === 404 ? { kind: 'deleted' } : outcomeOf(status, error)),
     });
     // Every op sent has an answer, or is taken as refused for the moment (written again later).
-    for (const [id, queue] of inFlight) {
-      for (const op of queue) onOutcome(op, { kind: 'rejected', errorClass: 'transient', errorType: 'no_answer', reason: `the bulk request gave no answer for ${id}` });
-    }
-    inFlight.clear();
+    for (const op of unanswered) onOutcome(op, { kind: 'rejected', errorClass: 'transient', errorType: 'no_answer', reason: `the bulk request gave no answer for ${op.id}` });
+    unanswered.clear();
   }
 
   async refresh(): Promise<void> {

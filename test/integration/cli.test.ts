@@ -84,7 +84,7 @@ describe('bad configurations give a clear error and write nothing', () => {
       raw: () => rawConfig([{ ...pipeline, index: 'cli_bad4' }]),
       env: { CESYNC_ES_NODE: 'http://127.0.0.1:1' },
       code: 3,
-      message: /Elasticsearch at http:\/\/127\.0\.0\.1:1 is unreachable/,
+      message: /(Elasticsearch|OpenSearch) at http:\/\/127\.0\.0\.1:1 is unreachable/,
     },
     {
       name: 'a wrong password',

@@ -23,10 +23,17 @@ export const target = () => inject('target');
 /** The configuration section of the test target: `elasticsearch` or `opensearch`. */
 export const targetKey = (): 'elasticsearch' | 'opensearch' => target().product;
 
-/** A transport without the Elasticsearch client's product check, for the assertion client of an OpenSearch run. */
+/**
+ * A transport for the assertion client of an OpenSearch run: without the Elasticsearch client's
+ * product check, and with plain JSON content types (OpenSearch refuses `compatible-with=8`).
+ */
 class AnyProductTransport extends Transport {
   constructor(options: ConstructorParameters<typeof Transport>[0]) {
-    super({ ...options, productCheck: undefined });
+    super({
+      ...options,
+      productCheck: undefined,
+      vendoredHeaders: { jsonContentType: 'application/json', ndjsonContentType: 'application/x-ndjson', accept: 'application/json,text/plain' },
+    });
   }
 }
 

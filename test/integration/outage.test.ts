@@ -65,8 +65,7 @@ afterAll(async () => {
 
 it('stops with STORE_UNAVAILABLE when Elasticsearch goes away mid-run', async () => {
   const p = await proxy(new URL(target().node));
-  const raw = rawConfig([{ name: 'big', keyspace: KS, table: 'big', index: 'outage_big', bulk: { flushBytes: 100_000, concurrency: 1 } }]);
-  const cfg = parseRaw({ ...raw, elasticsearch: { node: `http://127.0.0.1:${p.port}`, maxRetries: 2, requestTimeoutMs: 5000 } });
+  const cfg = parseRaw(rawConfig([{ name: 'big', keyspace: KS, table: 'big', index: 'outage_big', bulk: { flushBytes: 100_000, concurrency: 1 } }], { elasticsearch: { node: `http://127.0.0.1:${p.port}`, maxRetries: 2, requestTimeoutMs: 5000 } }));
   const stores = await connectStores(cfg);
   const watcher = setInterval(() => {
     if (p.bytes() > 1_000_000) p.cut(); // after about ten bulk requests
@@ -80,7 +79,7 @@ it('stops with STORE_UNAVAILABLE when Elasticsearch goes away mid-run', async ()
     );
     expect(error).toBeInstanceOf(CesyncError);
     expect((error as CesyncError).code).toBe('STORE_UNAVAILABLE');
-    expect((error as CesyncError).message).toMatch(/Elasticsearch at http:\/\/127\.0\.0\.1:\d+ is unreachable/);
+    expect((error as CesyncError).message).toMatch(/(Elasticsearch|OpenSearch) at http:\/\/127\.0\.0\.1:\d+ is unreachable/);
     expect(Date.now() - started).toBeLessThan(60_000);
   } finally {
     clearInterval(watcher);

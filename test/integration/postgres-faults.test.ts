@@ -111,7 +111,7 @@ describe('Elasticsearch failing mid-batch', () => {
     };
     const failed = await sync('--pipeline', 'flag', '--since', 'last');
     expect(failed.code, failed.stderr).toBe(3);
-    expect(failed.stderr).toMatch(/Elasticsearch at http:\/\/127\.0\.0\.1:\d+ is (overloaded or failing \(503\)|unreachable)/);
+    expect(failed.stderr).toMatch(/(Elasticsearch|OpenSearch) at http:\/\/127\.0\.0\.1:\d+ is (overloaded or failing \(503\)|unreachable)/);
     const rows = await flagged('flagged');
     const marked = rows.filter((r) => r.marked).map((r) => r.id);
     // Nothing marked that Elasticsearch did not acknowledge (a batch cut short is marked not at all).
@@ -142,7 +142,7 @@ describe('Elasticsearch failing mid-batch', () => {
     };
     res = await sync('--pipeline', 'queue', '--since', 'last');
     expect(res.code, res.stderr).toBe(3);
-    expect(res.stderr).toMatch(/Elasticsearch at http:\/\/127\.0\.0\.1:\d+ is unreachable/);
+    expect(res.stderr).toMatch(/(Elasticsearch|OpenSearch) at http:\/\/127\.0\.0\.1:\d+ is unreachable/);
     const left = await queued();
     const done = Array.from({ length: QUEUE_ROWS }, (_, i) => String(i + 1)).filter((id) => !left.has(id));
     expect(done.length).toBeGreaterThan(0);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
 import { startServices, stopServices, type ServiceName } from '../../scripts/services/index.ts';
-import { cassandraClient, deleteIndex, esClient, openTestClients, rawConfig, runCli, tempDir, writeConfig } from '../integration/harness.js';
+import { cassandraClient, deleteIndex, esClient, openTestClients, rawConfig, runCli, target, tempDir, writeConfig } from '../integration/harness.js';
 import { sleep, start, type Running } from './cli.js';
 import { CASE_TIMEOUT_MS, printTable, record, scale } from './results.js';
 
@@ -80,7 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   printTable();
   // Whatever happened, the servers are left running for the suites after this one.
-  await startServices();
+  await startServices(['postgres', 'cassandra', target().service]);
   await cql?.shutdown();
   await es?.close();
 });
@@ -95,11 +95,11 @@ async function syncUnderway(pipeline: string): Promise<Running> {
 describe('a store stopped and started again mid-run', () => {
   it('Elasticsearch: the sync waits or stops with exit 3; the next run completes; no drift', async () => {
     const run = await syncUnderway('es_down');
-    const away = await restart('elasticsearch', 1000);
+    const away = await restart(target().service, 1000);
     es = esClient();
     const first = await run.done;
     expect([0, 3], first.stderr).toContain(first.code);
-    if (first.code === 3) expect(first.stderr).toMatch(/Elasticsearch at http:\/\/127\.0\.0\.1:\d+ is (unreachable|overloaded or failing)/);
+    if (first.code === 3) expect(first.stderr).toMatch(/(Elasticsearch|OpenSearch) at http:\/\/127\.0\.0\.1:\d+ is (unreachable|overloaded or failing)/);
     const next = await runCli(['sync', '--config', configFile, '--pipeline', 'es_down', '--json']);
     expect(next.code, next.stderr).toBe(0);
     const report = JSON.parse(next.stdout).reports[0] as { read: number; resumedSpans: number };
@@ -140,11 +140,11 @@ describe('a store stopped and started again mid-run', () => {
     const watch = start(['watch', '--config', configFile, '--pipeline', 'watched', '--interval', '200', '--lease-ttl', '10000', '--log-level', 'warn']);
     while (!watch.exited() && (await es.exists({ index: 'rel_restart_watched', id: '499' }).catch(() => false)) !== true) await sleep(200);
     expect(watch.exited(), 'watch made its first full sync').toBe(false);
-    await stopServices(['elasticsearch']);
+    await stopServices([target().service]);
     for (let i = 0; i < 100; i++) await cql.execute(`UPDATE ${KS}.watched SET body = ? WHERE id = ?`, [`changed while Elasticsearch was away ${i}`, i], { prepare: true });
     await sleep(1000);
     expect(watch.exited(), 'watch is still running while Elasticsearch is away').toBe(false);
-    await startServices(['elasticsearch']);
+    await startServices([target().service]);
     es = esClient();
     let counts: Record<string, number> = {};
     for (let i = 0; i < 60; i++) {

@@ -434,7 +434,7 @@ describe('a 429 storm with slow answers', () => {
     const message = stopped.stderr.split('\n').find((l) => l.startsWith('cesync: ')) ?? '';
     console.log(`total storm: exit ${stopped.code} after ${secs(stopped.wallMs)}: ${message}; ${JSON.stringify(seen)}`);
     expect(stopped.code, stopped.stderr).toBe(3);
-    expect(message).toMatch(/Elasticsearch at http:\/\/127\.0\.0\.1:\d+ is overloaded or failing \(429\): rejected execution \(storm\)/);
+    expect(message).toMatch(/(Elasticsearch|OpenSearch) at http:\/\/127\.0\.0\.1:\d+ is overloaded or failing \(429\): rejected execution \(storm\)/);
     // The first refusal and the two retries of at least one request.
     expect(seen.whole429).toBeGreaterThanOrEqual(3);
     expect(ledgerLines()).toBe(0);

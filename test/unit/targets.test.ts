@@ -45,8 +45,9 @@ describe('dialects', () => {
     expect(elasticsearchDialect({ major: 7, minor: 17 }).dataKeyedObject).toBe('flattened');
   });
 
-  it('OpenSearch: _id as the tiebreaker before 3.0 (no _shard_doc), _shard_doc after', () => {
+  it('OpenSearch: _id as the tiebreaker before 3.3 (no _shard_doc), _shard_doc from 3.3', () => {
     expect(openSearchDialect({ major: 2, minor: 19 }).pitTiebreaker).toEqual({ _id: 'asc' });
+    expect(openSearchDialect({ major: 3, minor: 2 }).pitTiebreaker).toEqual({ _id: 'asc' });
     expect(openSearchDialect({ major: 3, minor: 6 }).pitTiebreaker).toEqual({ _shard_doc: 'asc' });
   });
 

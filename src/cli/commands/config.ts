@@ -20,7 +20,10 @@ export function configCommand(ctx: CliContext): Command {
       )
       .option('--json', 'print JSON instead of YAML'),
   ).action(async (opts: { config?: string; json?: boolean }) => {
-    const config = redact(await loadCliConfig(ctx, opts.config));
+    // As a file would say it: the search cluster under its own section only (`target` is derived).
+    const { target, elasticsearch: _es, opensearch: _os, ...rest } = redact(await loadCliConfig(ctx, opts.config));
+    const { product, ...search } = target;
+    const config = { ...rest, [product]: search };
     ctx.stdout.write(opts.json ? `${JSON.stringify(config, null, 2)}\n` : stringify(config));
   });
 

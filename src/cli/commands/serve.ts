@@ -34,7 +34,7 @@ export function serveCommand(ctx: CliContext): Command {
         '<pipeline> --ids ...` does (the pipeline of one table of a tables pipeline is NAME.TABLE, its tables as they are ' +
         'when the server starts), and answers with what happened to each id. It needs the header ' +
         'Authorization: Bearer <key>, the key being api.key of the configuration or CESYNC_API_KEY; without a key the ' +
-        'server does not start. GET /health answers 200 while the process is alive (liveness); GET /ready answers 200 when Cassandra and Elasticsearch both answer, 503 otherwise (readiness). ' +
+        'server does not start. GET /health answers 200 while the process is alive (liveness); GET /ready answers 200 when the stores (Cassandra or PostgreSQL, and Elasticsearch or OpenSearch) answer, 503 otherwise (readiness). ' +
         'GET /metrics serves Prometheus metrics (rows, documents by outcome, failures, retries, bulk latency: ' +
         'docs/metrics.md) without a key, as Prometheus scrapes; they hold counts only, never document contents or ids. ' +
         'GET /status is a status page for a browser: it asks for the API key, then shows each pipeline\'s last full sync, ' +

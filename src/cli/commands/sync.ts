@@ -71,13 +71,13 @@ export function syncCommand(ctx: CliContext, setExitCode: (code: number) => void
   const cmd = new Command('sync')
     .summary('sync tables and indices: all rows, given ids, or changes since a time, either way')
     .description(
-      'Copy Cassandra tables into Elasticsearch indices, guarded by versions. Without --ids or --ids-file: a full ' +
+      'Copy Cassandra or PostgreSQL tables into Elasticsearch or OpenSearch indices, guarded by versions. Without --ids or --ids-file: a full ' +
         'sync by ranges of the table (token ranges, key ranges) that saves its progress and resumes after an interruption. With them: exactly those ' +
         'rows. With --since or --from: only rows changed in that window; for pipelines with direction to-cassandra or ' +
         'both, documents changed in the index are also written back as rows USING TIMESTAMP. ' +
         "Each row becomes one document whose _id is its primary key and whose external version is the row's " +
         "newest WRITETIME (or the pipeline's version column). Re-running is safe: older or identical versions are " +
-        'counted as unchanged. Documents Elasticsearch rejects go to the failure ledger and the run goes on.',
+        'counted as unchanged. Documents the index rejects go to the failure ledger and the run goes on.',
     )
     .option('-p, --pipeline <name...>', 'pipeline(s) to run (default: every pipeline in the file); a tables pipeline by its name (all its tables) or NAME.TABLE (one)')
     .option('--ids <ids>', 'sync only these document ids, comma-separated (composite keys in the id format)')
