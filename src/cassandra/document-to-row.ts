@@ -22,6 +22,7 @@
  */
 import { isIP } from 'node:net';
 import cassandra from 'cassandra-driver';
+import { exactNumbers } from '../engine/exact-numbers.js';
 import { T, cqlTypeName, isVector, type CqlType, type UdtInfo } from './cql-type.js';
 import { quoteIdentifier, type TableSchema } from './table-schema.js';
 
@@ -305,18 +306,6 @@ function parseKeyJson(text: string, kt: CqlType): unknown {
   } catch {
     throw new RowValueError(`${withArticle(cqlTypeName(kt))} written as JSON text`, text);
   }
-}
-
-/**
- * A `JSON.parse` reviver that keeps every number whose text a JavaScript number would not give
- * back (digits beyond a double, the scale of `1.50`) as `JSON.rawJSON` of that text (Node >= 21
- * gives revivers the source text). Serialising the result gives the same text again.
- *
- * @example JSON.parse('{"n":9223372036854775807}', exactNumbers) // { n: rawJSON('9223372036854775807') }
- */
-export function exactNumbers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value !== 'number' || context?.source === undefined) return value;
-  return String(value) === context.source ? value : JSON.rawJSON(context.source);
 }
 
 /** `-0012.3400e1` -> `-1234e-1`: sign, significant digits and exponent (`0` for zero). */

@@ -235,7 +235,7 @@ async function recreate(
     }
     count(original, outcome);
     settle(original);
-  });
+  }, { signal: ctx.signal });
 }
 
 function indexOp(id: string, version: number, json: string, meta: Readonly<Record<string, unknown>>, strict = false, parts?: string): WriteOp & { kind: 'index' } {

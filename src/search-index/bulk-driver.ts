@@ -35,7 +35,12 @@ export interface BulkTransport {
 /** Each item's answer of a parsed bulk answer, whatever its operation (`index`, `delete`, ...). */
 export function answerItems(items: unknown): BulkItemAnswer[] {
   if (!Array.isArray(items)) throw new Error('the bulk answer has no items');
-  return (items as Record<string, BulkItemAnswer | undefined>[]).map((item) => Object.values(item)[0] ?? { status: 0 });
+  return (items as Record<string, BulkItemAnswer | undefined>[]).map((item) => {
+    const answer = Object.values(item ?? {})[0];
+    // An item without a status is no answer: the run fails rather than take it for a refusal.
+    if (typeof answer?.status !== 'number') throw new Error(`a bulk answer item has no status: ${JSON.stringify(item)}`);
+    return answer;
+  });
 }
 
 interface Entry<T> {
@@ -51,8 +56,12 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
   const itemWaitMs = options.itemWaitMs ?? 5000;
   const stopping = () => retry.stopping?.() ?? false;
   let failure: { error: unknown } | undefined;
+  let onFailure: () => void = () => undefined;
+  /** Settles when the run has failed: the loop stops waiting for the source then. */
+  const failed = new Promise<void>((resolve) => (onFailure = resolve));
   const fail = (error: unknown) => {
     failure ??= { error };
+    onFailure();
   };
 
   // Requests in flight, and the callers waiting for a free one (first come, first served).
@@ -89,6 +98,11 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
         });
         pending = again;
         if (pending.length > 0) await sleepUnlessStopping(itemWaitMs, stopping);
+        if (pending.length > 0 && stopping()) {
+          // A stop during the wait: the items are not sent again, they are refused as they were.
+          for (const entry of pending) options.refused(entry.item, { status: 429, error: null });
+          pending = [];
+        }
       }
     } catch (error) {
       fail(error);
@@ -99,13 +113,21 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
 
   let batch: Entry<T>[] = [];
   let bytes = 0;
-  /** Hands the current batch to a request (waiting for a free one when all are busy). */
+  /**
+   * Hands the current batch to a request, once one is free: while it waits, operations read meanwhile
+   * join the batch (so at most `concurrency` requests plus one batch are held). After a failure
+   * nothing more is sent: what is left stays unanswered, and the run rejects.
+   */
   const flush = async () => {
     if (batch.length === 0) return;
+    await acquire();
+    if (batch.length === 0 || failure) {
+      release();
+      return;
+    }
     const entries = batch;
     batch = [];
     bytes = 0;
-    await acquire();
     void sendBatch(entries);
   };
 
@@ -123,8 +145,9 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
   try {
     for (;;) {
       if (failure) break;
-      const next = await options.datasource.next();
-      if (next.done) break;
+      // A failure ends the wait for the source at once (a slow or throttled source included).
+      const next = await Promise.race([options.datasource.next(), failed.then(() => undefined)]);
+      if (!next || next.done) break;
       const item = next.value;
       const action = options.action(item);
       const text = Array.isArray(action) ? `${JSON.stringify(action[0])}\n${action[1] as string}\n` : `${JSON.stringify(action)}\n`;
@@ -147,8 +170,9 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
     clearTimeout(timer);
     await flushing.catch(fail);
     if (running > 0) await new Promise<void>((resolve) => idle.push(resolve));
-    // Stopped early by a failure: the source is closed, as a for-await loop would close it.
-    if (failure) await options.datasource.return?.().catch(() => undefined);
+    // Stopped early by a failure: the source is closed, as a for-await loop would close it (not
+    // waited for: a read may still be under way, and closes the source when it ends).
+    if (failure) void options.datasource.return?.().catch(() => undefined);
   }
   // What was read but never sent (a failure stopped the run) is left unanswered: the caller
   // reports such operations as not acknowledged.

@@ -20,7 +20,7 @@
  */
 import type { SearchApi, SearchHit } from './api.js';
 import type { ChangeFeed, ChangedDocument, Watermark } from '../engine/ports.js';
-import { exactNumbers } from '../cassandra/document-to-row.js';
+import { exactNumbers } from '../engine/exact-numbers.js';
 import { CesyncError } from '../errors.js';
 
 export interface ChangeFeedOptions {

@@ -126,6 +126,8 @@ export class SearchIndexSink implements DocumentSink {
       flushIntervalMs: bulk.flushIntervalMs,
       concurrency: bulk.concurrency,
       retry: this.retry,
+      // Items refused with 429 are sent again as often as whole requests are (maxRetries).
+      ...(this.options.bulkRetry?.retries !== undefined ? { itemRetries: this.options.bulkRetry.retries } : {}),
       action: (op) => {
         unanswered.add(op);
         // A delete outranks exactly the version it was decided on: its tombstone is one above it,

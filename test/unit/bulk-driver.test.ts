@@ -4,7 +4,7 @@
 // failure ends the run with its error. The real servers are tried by the integration suite.
 import { describe, expect, it } from 'vitest';
 import type { BulkStream } from '../../src/search-index/api.js';
-import { runBulk, type BulkItemAnswer, type BulkTransport } from '../../src/search-index/bulk-driver.js';
+import { answerItems, runBulk, type BulkItemAnswer, type BulkTransport } from '../../src/search-index/bulk-driver.js';
 
 interface Op {
   readonly id: string;
@@ -150,6 +150,8 @@ describe('the bulk driver', () => {
   it('fails the run, without hanging, when an answer does not match its request or a callback throws', async () => {
     const short: BulkTransport = { retryable: () => false, send: async () => [{ status: 201 }] };
     await expect(runBulk(short, stream(source(ops(10)), new Map()))).rejects.toThrow(/items for/);
+    expect(() => answerItems([{ index: { status: 201 } }, {}])).toThrow(/no status/);
+    expect(answerItems([{ index: { status: 201, result: 'created' } }, { delete: { status: 404 } }])).toEqual([{ status: 201, result: 'created' }, { status: 404 }]);
     const { transport } = fake(() => ({ status: 201 }));
     const throwing = stream(source(ops(50)), new Map(), {
       applied: () => {
@@ -159,15 +161,31 @@ describe('the bulk driver', () => {
     await expect(runBulk(transport, throwing)).rejects.toThrow('observer broke');
   });
 
-  it('stops waiting for 429 retries when the run is stopping: the items are refused at once', async () => {
+  it('fails at once when a request fails while the source is slow, and sends nothing more', async () => {
+    let sends = 0;
+    const down: BulkTransport = {
+      retryable: () => false,
+      send: async () => {
+        sends++;
+        throw new Error('refused for good');
+      },
+    };
+    const t0 = Date.now();
+    await expect(runBulk(down, stream(source(ops(5), 2000), new Map(), { flushIntervalMs: 10 }))).rejects.toThrow('refused for good');
+    expect(Date.now() - t0).toBeLessThan(3500);
+    expect(sends).toBe(1);
+  });
+
+  it('stops waiting for 429 retries when the run is stopping: the items are refused at once, not sent again', async () => {
     let stop = false;
-    const { transport } = fake(() => ({ status: 429 }));
+    const { transport, state } = fake(() => ({ status: 429 }));
     const answers = new Map<Op, string[]>();
     const t0 = Date.now();
     const run = runBulk(transport, stream(source(ops(5)), answers, { itemWaitMs: 10_000, itemRetries: 5, retry: { retries: 0, stopping: () => stop } }));
     setTimeout(() => (stop = true), 100);
     await run;
     expect(Date.now() - t0).toBeLessThan(2000);
+    expect(state.bodies.flatMap(opsOf)).toHaveLength(5);
     expect([...answers.values()].flat()).toEqual(Array(5).fill('refused:429'));
   });
 });

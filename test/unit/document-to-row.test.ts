@@ -4,7 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import cassandra from 'cassandra-driver';
 import { T, type CqlType } from '../../src/cassandra/cql-type.js';
-import { RowValueError, compileRowConverter, documentToRow, exactNumbers } from '../../src/cassandra/document-to-row.js';
+import { RowValueError, compileRowConverter, documentToRow } from '../../src/cassandra/document-to-row.js';
+import { exactNumbers } from '../../src/engine/exact-numbers.js';
 import { cqlTypeName as typeName } from '../../src/cassandra/cql-type.js';
 import type { TableSchema } from '../../src/cassandra/table-schema.js';
 import { compileConverter } from '../../src/cassandra/value-converter.js';
