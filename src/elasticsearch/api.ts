@@ -10,10 +10,11 @@ import { errors } from '@elastic/elasticsearch';
 import type { TargetConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
 import type { BulkStream, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
+import { describeNodes } from '../search-index/describe-nodes.js';
 import { readBody } from '../search-index/response-text.js';
 import { runBulk, type BulkTransport } from '../search-index/bulk-driver.js';
 import { elasticsearchBulk } from './bulk.js';
-import { createElasticsearchClient, describeNode, elasticsearchError, type ElasticsearchClient } from './client.js';
+import { createElasticsearchClient, elasticsearchError, type ElasticsearchClient } from './client.js';
 
 /** Oldest release cesync writes to: the client's product check needs its X-Elastic-Product header. */
 const OLDEST = { major: 7, minor: 14 };
@@ -32,7 +33,7 @@ export function elasticsearchDialect(server: Pick<SearchServer, 'major' | 'minor
  * what the configuration does not expect (`version`: the major it names).
  */
 export async function connectElasticsearch(config: TargetConfig): Promise<SearchApi> {
-  const where = describeNode(config);
+  const where = describeNodes(config);
   const client = createElasticsearchClient(config);
   try {
     const server = await detect(client, where);
@@ -51,7 +52,7 @@ export async function connectElasticsearch(config: TargetConfig): Promise<Search
 
 /** The port over a client of `config`, for a server already known (no request is made). */
 export function elasticsearchApi(config: TargetConfig, server: SearchServer): SearchApi {
-  return new ElasticsearchApi(createElasticsearchClient(config), server, describeNode(config));
+  return new ElasticsearchApi(createElasticsearchClient(config), server, describeNodes(config));
 }
 
 async function detect(client: ElasticsearchClient, where: string): Promise<SearchServer> {

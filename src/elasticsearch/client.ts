@@ -34,15 +34,6 @@ export function createElasticsearchClient(config: ElasticsearchConfig): Elastics
   });
 }
 
-/** Where the cluster is, for messages (never with credentials). */
-export function describeNode(config: ElasticsearchConfig): string {
-  const nodes = Array.isArray(config.node) ? config.node : [config.node];
-  return nodes.map((n) => {
-    const u = new URL(n);
-    return `${u.protocol}//${u.host}`;
-  }).join(',');
-}
-
 export function elasticsearchError(cause: unknown, where: string): CesyncError {
   if (cause instanceof CesyncError) return cause;
   if (cause instanceof errors.ResponseError) {

@@ -9,10 +9,11 @@ import { errors } from '@opensearch-project/opensearch';
 import type { TargetConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
 import type { BulkStream, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
+import { describeNodes } from '../search-index/describe-nodes.js';
 import { readBody } from '../search-index/response-text.js';
 import { runBulk, type BulkTransport } from '../search-index/bulk-driver.js';
 import { openSearchBulk } from './bulk.js';
-import { createOpenSearchClient, describeOpenSearch, openSearchError, type OpenSearchClient } from './client.js';
+import { createOpenSearchClient, openSearchError, type OpenSearchClient } from './client.js';
 
 /** Oldest release cesync writes to: points in time came with 2.4. */
 const OLDEST = { major: 2, minor: 4 };
@@ -34,7 +35,7 @@ export function openSearchDialect(server: Pick<SearchServer, 'major' | 'minor'>)
  * what cesync cannot write to, or what the configuration does not expect (`version`).
  */
 export async function connectOpenSearch(config: TargetConfig): Promise<SearchApi> {
-  const where = describeOpenSearch(config);
+  const where = describeNodes(config);
   const client = createOpenSearchClient(config);
   try {
     const server = await detect(client, where);
@@ -53,7 +54,7 @@ export async function connectOpenSearch(config: TargetConfig): Promise<SearchApi
 
 /** The port over a client of `config`, for a server already known (no request is made). */
 export function openSearchApi(config: TargetConfig, server: SearchServer): SearchApi {
-  return new OpenSearchApi(createOpenSearchClient(config), server, describeOpenSearch(config));
+  return new OpenSearchApi(createOpenSearchClient(config), server, describeNodes(config));
 }
 
 async function detect(client: OpenSearchClient, where: string): Promise<SearchServer> {

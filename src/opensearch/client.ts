@@ -29,15 +29,6 @@ export function createOpenSearchClient(config: TargetConfig): OpenSearchClient {
   });
 }
 
-/** Where the cluster is, for messages (never with credentials). */
-export function describeOpenSearch(config: Pick<TargetConfig, 'node'>): string {
-  const nodes = Array.isArray(config.node) ? config.node : [config.node];
-  return nodes.map((n) => {
-    const u = new URL(n);
-    return `${u.protocol}//${u.host}`;
-  }).join(',');
-}
-
 /** Request failures worth sending again: overload, server errors, a node unreachable or slow. */
 export function isRetryable(error: unknown): boolean {
   if (error instanceof errors.ResponseError) {
