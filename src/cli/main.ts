@@ -6,6 +6,7 @@ import { Command, CommanderError, type Option } from 'commander';
 import { redactText } from '../config/redact.js';
 import { CesyncError, EXIT, exitCodeOf } from '../errors.js';
 import { configCommand } from './commands/config.js';
+import { reindexCommand } from './commands/reindex.js';
 import { retryCommand } from './commands/retry.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
@@ -47,6 +48,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(retryCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(verifyCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(repairCommand(ctx, (code) => (exitCode = code)));
+  program.addCommand(reindexCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(watchCommand(ctx));
   program.addCommand(statusCommand(ctx));
   program.addCommand(serveCommand(ctx));

@@ -378,6 +378,23 @@ const pipelineObject = z
       })
       .prefault({})
       .describe('Incremental sync (--since).'),
+    reindex: z
+      .strictObject({
+        keep: z
+          .number()
+          .int()
+          .min(0)
+          .default(1)
+          .describe('Indices a rebuild replaced that are kept (the newest ones), for cesync reindex --rollback.'),
+        keepForMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(0)
+          .describe('A replaced index beyond keep is deleted only once it stopped serving at least this long ago (milliseconds).'),
+      })
+      .prefault({})
+      .describe('cesync reindex: what is kept of the indices behind the alias that a rebuild replaced.'),
   });
 
 /** The settings of a pipeline that a `byTable` entry can give again, for some of its tables. */

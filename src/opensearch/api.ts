@@ -8,7 +8,8 @@ import type { Readable } from 'node:stream';
 import { errors } from '@opensearch-project/opensearch';
 import type { TargetConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
-import type { BulkStream, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
+import type { BulkStream, IndexInfo, ResolvedName, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
+import { aliasActions, indexInfo } from '../search-index/alias-requests.js';
 import { describeNodes } from '../search-index/describe-nodes.js';
 import { readBody } from '../search-index/response-text.js';
 import { runBulk, type BulkTransport } from '../search-index/bulk-driver.js';
@@ -213,6 +214,35 @@ class OpenSearchApi implements SearchApi {
 
   async closePointInTime(id: string): Promise<void> {
     await this.client.deletePit({ body: { pit_id: [id] } }).catch(() => undefined);
+  }
+
+  resolveName(name: string): Promise<ResolvedName> {
+    return this.call(async () => {
+      if ((await this.client.indices.existsAlias({ name })).body === true) {
+        return { kind: 'alias', indices: Object.keys((await this.client.indices.getAlias({ name })).body as Record<string, unknown>).sort() };
+      }
+      return (await this.client.indices.exists({ index: name })).body === true ? { kind: 'index' } : { kind: 'missing' };
+    });
+  }
+
+  listIndices(pattern: string): Promise<IndexInfo[]> {
+    return this.call(async () => {
+      const res = await this.client.cat.indices({ index: pattern, format: 'json', h: 'index,creation.date,pri.store.size', bytes: 'b', expand_wildcards: 'open' } as never);
+      return (res.body as unknown as Record<string, string | undefined>[]).map(indexInfo);
+    });
+  }
+
+  moveAlias(alias: string, from: readonly string[], to: string): Promise<void> {
+    return this.call(async () => {
+      await this.client.indices.updateAliases({ body: { actions: aliasActions(alias, from, to) } } as never);
+    });
+  }
+
+  mapping(index: string): Promise<Record<string, unknown>> {
+    return this.call(async () => {
+      const res = (await this.client.indices.getMapping({ index })).body as Record<string, { mappings?: Record<string, unknown> }>;
+      return res[index]?.mappings ?? Object.values(res)[0]?.mappings ?? {};
+    });
   }
 
   health(timeoutMs: number): Promise<void> {

@@ -131,9 +131,30 @@ export interface SearchApi {
   openPointInTime(index: string, keepAlive: string, options?: SearchOptions): Promise<string>;
   /** Closes a point in time; never rejects (a lost one expires by itself). */
   closePointInTime(id: string): Promise<void>;
+  /** What `name` is on the server: an alias with the indices behind it, an index, or nothing. */
+  resolveName(name: string): Promise<ResolvedName>;
+  /** Open indices whose names match `pattern` (e.g. `users-*`), with when they were made and their size. */
+  listIndices(pattern: string): Promise<IndexInfo[]>;
+  /**
+   * In one atomic request: `alias` taken off `from` and put on `to` as its write index. Rejects,
+   * changing nothing, when an index of `from` no longer holds the alias (someone moved it).
+   */
+  moveAlias(alias: string, from: readonly string[], to: string): Promise<void>;
+  /** The mapping of one index as the server holds it (`properties`, `_meta`, ...). */
+  mapping(index: string): Promise<Record<string, unknown>>;
   /** One health request within `timeoutMs`, not retried (readiness probes). */
   health(timeoutMs: number): Promise<void>;
   close(): Promise<void>;
+}
+
+export type ResolvedName = { readonly kind: 'alias'; readonly indices: readonly string[] } | { readonly kind: 'index' } | { readonly kind: 'missing' };
+
+export interface IndexInfo {
+  readonly index: string;
+  /** Creation time, epoch milliseconds. */
+  readonly createdMs: number;
+  /** Bytes of the primary shards. */
+  readonly bytes: number;
 }
 
 export interface SearchHit {

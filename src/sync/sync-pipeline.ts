@@ -57,6 +57,8 @@ export interface OpenedPipeline {
   /** The PostgreSQL table itself (pending rows, open transactions), for a PostgreSQL pipeline. */
   readonly postgres?: OpenedPostgresTable;
   readonly sink: SearchIndexSink;
+  /** The mapping an index of this pipeline is created with. */
+  readonly mapping: Record<string, unknown>;
 }
 
 /**
@@ -65,9 +67,15 @@ export interface OpenedPipeline {
  */
 export async function openPipeline(stores: Stores, pipeline: PipelineConfig, observer?: RunObserver): Promise<OpenedPipeline> {
   const opened = pipeline.source === 'postgres' ? await openPostgres(stores, pipeline) : await openCassandra(stores, pipeline);
-  const sink = new SearchIndexSink(stores.target, {
+  const mapping = indexMapping(opened.fields, META_FIELD, opened.where, stores.target.dialect);
+  return { ...opened, mapping, sink: pipelineSink(stores, pipeline, mapping, observer) };
+}
+
+/** The index sink of a pipeline: its index (or alias), created with `mapping` when missing. */
+export function pipelineSink(stores: Stores, pipeline: PipelineConfig, mapping: Record<string, unknown>, observer?: RunObserver): SearchIndexSink {
+  return new SearchIndexSink(stores.target, {
     index: pipeline.index,
-    mapping: indexMapping(opened.fields, META_FIELD, opened.where, stores.target.dialect),
+    mapping,
     settings: pipeline.indexSettings,
     alias: pipeline.alias,
     metaField: META_FIELD,
@@ -75,10 +83,9 @@ export async function openPipeline(stores: Stores, pipeline: PipelineConfig, obs
     bulkRetry: { retries: stores.targetRetries },
     observer,
   });
-  return { ...opened, sink };
 }
 
-type OpenedSource = Omit<OpenedPipeline, 'sink'> & { readonly fields: FieldDescription[]; readonly where: string };
+type OpenedSource = Omit<OpenedPipeline, 'sink' | 'mapping'> & { readonly fields: FieldDescription[]; readonly where: string };
 
 async function openCassandra(stores: Stores, pipeline: PipelineConfig): Promise<OpenedSource> {
   let schema;
@@ -127,7 +134,7 @@ export async function syncPipeline(
 }
 
 /** The same, for a pipeline already opened. */
-function fullSyncOpened(stores: Stores, opened: OpenedPipeline, pipeline: PipelineConfig, options: PipelineRunOptions & { readonly restart?: boolean }): Promise<RunReport> {
+export function fullSyncOpened(stores: Stores, opened: OpenedPipeline, pipeline: PipelineConfig, options: PipelineRunOptions & { readonly restart?: boolean }): Promise<RunReport> {
   return fullSync(
     { source: opened.source, sink: opened.sink, failures: observedFailures(options.failures, options.observer), onProgress: options.onProgress, observer: options.observer, state: stores.state },
     {
@@ -199,7 +206,7 @@ export async function syncPipelineIncremental(
  * again as it moves), from the start (`all`), or a given time range; never later than now minus
  * the pipeline's safety lag.
  */
-async function windowOf(
+export async function windowOf(
   stores: Stores,
   pipeline: PipelineConfig,
   direction: Direction,

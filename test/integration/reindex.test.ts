@@ -1,0 +1,270 @@
+// `cesync reindex` against the real servers: a rebuild behind the alias while `watch` runs and a
+// writer keeps changing the table (no write lost at the swap, the verify after it in sync), kill -9
+// during the fill, the catch-up and the check (the next run goes on and finishes), two rebuilds
+// at once, --dry-run, --no-swap, --rollback, retention, and the refusals.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import type { Client as EsClient } from '@elastic/elasticsearch';
+import type cassandra from 'cassandra-driver';
+import { openTestClients, rawConfig, runCli, tempDir, testEnv, writeConfig } from './harness.js';
+
+const KS = 'cesync_reindex';
+const ALIAS = 'reindex_users';
+const ROWS = 3000;
+let cql: cassandra.Client;
+let es: EsClient;
+const children: ChildProcess[] = [];
+/** Pipeline names are new per run: the state store keeps what earlier runs left under theirs. */
+const run = Date.now().toString(36);
+
+interface Started {
+  child: ChildProcess;
+  exit: Promise<number | null>;
+  output: () => string;
+}
+
+function start(args: string[]): Started {
+  const child = spawn(process.execPath, ['bin/cesync.js', ...args], { env: { ...process.env, ...testEnv() }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  return { child, exit: new Promise((r) => child.on('exit', (code) => r(code))), output: () => out };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+function configFor(name: string, alias: string, extra: Record<string, unknown> = {}): string {
+  return writeConfig(
+    tempDir(),
+    rawConfig([{ name, keyspace: KS, table: 'users', index: alias, alias: true, incremental: { safetyLagMs: 500, batchSize: 500 }, ...extra }]),
+  );
+}
+
+async function aliasIndices(alias: string): Promise<string[]> {
+  const exists = await es.indices.existsAlias({ name: alias });
+  return exists ? Object.keys(await es.indices.getAlias({ name: alias })).sort() : [];
+}
+
+async function indicesOf(alias: string): Promise<string[]> {
+  const rows = (await es.cat.indices({ index: `${alias}-*`, format: 'json', h: 'index' })) as unknown as { index: string }[];
+  return rows.map((r) => r.index).sort();
+}
+
+async function tableRows(): Promise<Map<string, string>> {
+  const rs = await cql.execute(`SELECT id, name FROM ${KS}.users`, [], { fetchSize: 10_000 });
+  return new Map(rs.rows.map((r) => [r.id as string, r.name as string]));
+}
+
+async function indexDocs(alias: string): Promise<Map<string, string>> {
+  await es.indices.refresh({ index: alias });
+  const out = new Map<string, string>();
+  let res = await es.search<{ name: string }>({ index: alias, size: 5000, scroll: '30s', query: { match_all: {} } });
+  while (res.hits.hits.length > 0) {
+    for (const h of res.hits.hits) out.set(h._id!, h._source!.name);
+    res = await es.scroll<{ name: string }>({ scroll_id: res._scroll_id!, scroll: '30s' });
+  }
+  return out;
+}
+
+/** Table and index hold the same ids with the same names. */
+async function expectSame(alias: string) {
+  const [rows, docs] = [await tableRows(), await indexDocs(alias)];
+  const missing = [...rows.keys()].filter((id) => !docs.has(id));
+  const orphans = [...docs.keys()].filter((id) => !rows.has(id));
+  const stale = [...rows].filter(([id, name]) => docs.has(id) && docs.get(id) !== name).map(([id]) => id);
+  expect({ missing: missing.slice(0, 5), orphans: orphans.slice(0, 5), stale: stale.slice(0, 5) }).toEqual({ missing: [], orphans: [], stale: [] });
+}
+
+/** Inserts and updates rows until stopped; returns how many writes it made. */
+function writer(prefix: string): { stop: () => Promise<number> } {
+  let stopped = false;
+  let writes = 0;
+  const loop = (async () => {
+    while (!stopped) {
+      const n = writes++;
+      if (n % 2 === 0) await cql.execute(`INSERT INTO ${KS}.users (id, name) VALUES (?, ?)`, [`${prefix}-${n}`, `new ${n}`], { prepare: true });
+      else await cql.execute(`UPDATE ${KS}.users SET name = ? WHERE id = ?`, [`changed ${prefix} ${n}`, `u${n % ROWS}`], { prepare: true });
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await loop;
+      return writes;
+    },
+  };
+}
+
+beforeAll(async () => {
+  ({ cql, es } = await openTestClients(KS));
+  await cql.execute(`CREATE TABLE ${KS}.users (id text PRIMARY KEY, name text, age int)`);
+  const insert = `INSERT INTO ${KS}.users (id, name, age) VALUES (?, ?, ?)`;
+  for (let i = 0; i < ROWS; i += 100) {
+    await Promise.all(Array.from({ length: 100 }, (_, k) => cql.execute(insert, [`u${i + k}`, `user ${i + k}`, (i + k) % 90], { prepare: true })));
+  }
+}, 120_000);
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+afterAll(async () => {
+  for (const a of [ALIAS, `${ALIAS}_k`, `${ALIAS}_x`]) await es.indices.delete({ index: `${a}*`, ignore_unavailable: true }).catch(() => undefined);
+  await es.indices.delete({ index: `${ALIAS}_plain`, ignore_unavailable: true }).catch(() => undefined);
+  await cql?.shutdown();
+  await es?.close();
+});
+
+it('rebuilds behind the alias under watch with a concurrent writer: no write lost at the swap, verify in sync after it', async () => {
+  await es.indices.delete({ index: `${ALIAS}*`, ignore_unavailable: true });
+  const config = configFor(`users_${run}`, ALIAS);
+  const first = await runCli(['sync', '--config', config]);
+  expect(first.code, first.stderr).toBe(0);
+  expect(await aliasIndices(ALIAS)).toEqual([`${ALIAS}-000001`]);
+
+  // The plan: the next name, the same mapping, an estimate; nothing created.
+  const plan = await runCli(['reindex', '--config', config, '--pipeline', `users_${run}`, '--dry-run']);
+  expect(plan.code, plan.stderr).toBe(0);
+  expect(plan.stdout).toContain(`would build ${ALIAS}-000002 behind the alias ${ALIAS} (now on ${ALIAS}-000001 (${ROWS.toLocaleString('en-US')} documents`);
+  expect(plan.stdout).toContain('mapping: the same fields and types');
+  expect(plan.stdout).toMatch(/estimate: ~[\d,]+ documents, ~[\d.]+ MB; ~\d+ s to fill at [\d,]+ rows\/s \(the last full sync\)/);
+  expect(await indicesOf(ALIAS)).toEqual([`${ALIAS}-000001`]);
+
+  const watch = start(['watch', '--config', config, '--interval', '200']);
+  await until('watch started', () => /watch started/.test(watch.output()));
+  const w = writer('w');
+  // Rows deleted once the rebuild began: the new index must not keep them.
+  const reindex = start(['reindex', '--config', config, '--pipeline', `users_${run}`]);
+  await until('the fill began', () => /filling/.test(reindex.output()));
+  const gone = ['u10', 'u11', 'u12', 'u2990'];
+  for (const id of gone) await cql.execute(`DELETE FROM ${KS}.users WHERE id = ?`, [id], { prepare: true });
+  expect(await reindex.exit, reindex.output()).toBe(0);
+  expect(reindex.output()).toContain(`alias ${ALIAS} now on ${ALIAS}-000002 (was ${ALIAS}-000001)`);
+  // The writer goes on across the swap, then stops; watch carries its last writes.
+  await new Promise((r) => setTimeout(r, 1000));
+  const writes = await w.stop();
+  expect(writes).toBeGreaterThan(50);
+  await new Promise((r) => setTimeout(r, 2500));
+  watch.child.kill('SIGTERM');
+  expect(await watch.exit).toBe(0);
+
+  expect(await aliasIndices(ALIAS)).toEqual([`${ALIAS}-000002`]);
+  // reindex.keep 1: the index it replaced is kept (for --rollback).
+  expect(await indicesOf(ALIAS)).toEqual([`${ALIAS}-000001`, `${ALIAS}-000002`]);
+  for (const id of gone) expect(await es.exists({ index: ALIAS, id })).toBe(false);
+  await expectSame(ALIAS);
+  const verify = await runCli(['verify', '--config', config, '--pipeline', `users_${run}`]);
+  expect(verify.code, verify.stdout + verify.stderr).toBe(0);
+  // Replicas and refresh are put back after the load.
+  const settings = await es.indices.getSettings({ index: `${ALIAS}-000002` });
+  expect(settings[`${ALIAS}-000002`]!.settings!.index!.refresh_interval).toBeUndefined();
+
+  // Rollback: the alias goes back, and the index it goes back to gets what was written since.
+  await cql.execute(`INSERT INTO ${KS}.users (id, name) VALUES ('after-swap', 'late')`);
+  const sync = await runCli(['sync', '--config', config, '--since', 'last']);
+  expect(sync.code, sync.stderr).toBe(0);
+  const back = await runCli(['reindex', '--config', config, '--pipeline', `users_${run}`, '--rollback']);
+  expect(back.code, back.stdout + back.stderr).toBe(0);
+  expect(back.stdout).toContain(`alias ${ALIAS} now on ${ALIAS}-000001 (was ${ALIAS}-000002)`);
+  expect(await aliasIndices(ALIAS)).toEqual([`${ALIAS}-000001`]);
+  expect(await es.exists({ index: ALIAS, id: 'after-swap' })).toBe(true);
+  await expectSame(ALIAS);
+
+  // The next rebuild is -000003 (-000002 is not taken for one in progress); keep 1 prunes the oldest.
+  const again = await runCli(['reindex', '--config', config, '--pipeline', `users_${run}`]);
+  expect(again.code, again.stdout + again.stderr).toBe(0);
+  expect(await aliasIndices(ALIAS)).toEqual([`${ALIAS}-000003`]);
+  expect(await indicesOf(ALIAS)).toEqual([`${ALIAS}-000002`, `${ALIAS}-000003`]);
+  expect(again.stdout).toContain(`deleted: ${ALIAS}-000001`);
+  await expectSame(ALIAS);
+}, 240_000);
+
+it('goes on after kill -9 during the fill, the catch-up and the check; a second rebuild at once is refused', async () => {
+  const alias = `${ALIAS}_k`;
+  await es.indices.delete({ index: `${alias}*`, ignore_unavailable: true });
+  // Slowed to about 1,000 writes a second, so that a kill lands in the middle of the fill.
+  const config = configFor(`killed_${run}`, alias, { throttle: { ratePerSecond: 1000 }, pageSize: 100 });
+  const first = await runCli(['sync', '--config', config]);
+  expect(first.code, first.stderr).toBe(0);
+  const args = ['reindex', '--config', config, '--pipeline', `killed_${run}`];
+  const w = writer('k');
+
+  // kill -9 in the middle of the fill.
+  const a = start(args);
+  await until('the fill began', () => /filling/.test(a.output()));
+  // Meanwhile, a second rebuild of the same pipeline is refused (exit 6).
+  const twice = await runCli(args);
+  expect(twice.code, twice.stderr).toBe(6);
+  expect(twice.stderr).toMatch(/another cesync reindex of this pipeline is running/);
+  await new Promise((r) => setTimeout(r, 1200));
+  a.child.kill('SIGKILL');
+  await a.exit;
+  expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
+  // The lease of the killed run expires (30 s) before the next can start.
+  await new Promise((r) => setTimeout(r, 31_000));
+
+  // kill -9 during the catch-up.
+  const b = start(args);
+  await until('the catch-up began', () => /continuing to fill/.test(b.output()) && /catch-up pass 1/.test(b.output()), 90_000);
+  b.child.kill('SIGKILL');
+  await b.exit;
+  expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
+  await new Promise((r) => setTimeout(r, 31_000));
+
+  // kill -9 during the check, just before the swap.
+  const c = start(args);
+  await until('the check began', () => /verify of .* \(round 1\)/.test(c.output()), 90_000);
+  c.child.kill('SIGKILL');
+  await c.exit;
+  await new Promise((r) => setTimeout(r, 31_000));
+
+  const d = start(args);
+  expect(await d.exit, d.output()).toBe(0);
+  expect(d.output()).toMatch(/was filled by an earlier run|alias .* now on/);
+  await w.stop();
+  expect(await aliasIndices(alias)).toEqual([`${alias}-000002`]);
+  // The writer stopped after the swap; one incremental run carries its last writes (no watch here).
+  await new Promise((r) => setTimeout(r, 700));
+  const sync = await runCli(['sync', '--config', config, '--since', 'last']);
+  expect(sync.code, sync.stderr).toBe(0);
+  await expectSame(alias);
+}, 300_000);
+
+it('--no-swap builds and checks but leaves the alias; a concrete index and an alias on two indices are refused', async () => {
+  const alias = `${ALIAS}_x`;
+  await es.indices.delete({ index: `${alias}*`, ignore_unavailable: true });
+  const config = configFor(`noswap_${run}`, alias);
+  expect((await runCli(['sync', '--config', config])).code).toBe(0);
+  const built = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`, '--no-swap']);
+  expect(built.code, built.stdout + built.stderr).toBe(0);
+  expect(built.stdout).toContain('--no-swap');
+  expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
+  expect(await indicesOf(alias)).toEqual([`${alias}-000001`, `${alias}-000002`]);
+  // The next run finds it built and swaps it in.
+  const swapped = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`]);
+  expect(swapped.code, swapped.stdout + swapped.stderr).toBe(0);
+  expect(swapped.stderr).toContain('was filled by an earlier run');
+  expect(await aliasIndices(alias)).toEqual([`${alias}-000002`]);
+
+  // A concrete index where the alias should be.
+  const plain = `${ALIAS}_plain`;
+  await es.indices.delete({ index: plain, ignore_unavailable: true });
+  await es.indices.create({ index: plain });
+  const onIndex = await runCli(['reindex', '--config', configFor(`plain_${run}`, plain), '--pipeline', `plain_${run}`]);
+  expect(onIndex.code).toBe(2);
+  expect(onIndex.stderr).toMatch(/is an index, not an alias/);
+
+  // An alias on two indices.
+  await es.indices.updateAliases({ actions: [{ add: { index: `${alias}-000001`, alias } }] });
+  const two = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`]);
+  expect(two.code).toBe(2);
+  expect(two.stderr).toMatch(/is on 2 indices/);
+}, 120_000);
