@@ -32,10 +32,10 @@ function start(args: string[]): Started {
   return { child, exit: new Promise((r) => child.on('exit', (code) => r(code))), output: () => out };
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 60_000, output?: () => string) {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${output ? `; its output:\n${output()}` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -190,12 +190,13 @@ it('rebuilds behind the alias under watch with a concurrent writer: no write los
 it('goes on after kill -9 during the fill, the catch-up and the check; a second rebuild at once is refused', async () => {
   const alias = `${ALIAS}_k`;
   await es.indices.delete({ index: `${alias}*`, ignore_unavailable: true });
-  // Slowed to about 1,000 writes a second, so that a kill lands in the middle of the fill.
-  const config = configFor(`killed_${run}`, alias, { throttle: { ratePerSecond: 1000 }, pageSize: 100 });
+  // Slowed to about 400 writes a second, so that a kill lands in the middle of the fill.
+  const config = configFor(`killed_${run}`, alias, { throttle: { ratePerSecond: 400 }, pageSize: 100 });
   const first = await runCli(['sync', '--config', config]);
   expect(first.code, first.stderr).toBe(0);
-  const args = ['reindex', '--config', config, '--pipeline', `killed_${run}`];
+  const args = ['reindex', '--config', config, '--pipeline', `killed_${run}`, '--lease-ttl', '3000'];
   const w = writer('k');
+  try {
 
   // kill -9 in the middle of the fill.
   const a = start(args);
@@ -204,38 +205,49 @@ it('goes on after kill -9 during the fill, the catch-up and the check; a second 
   const twice = await runCli(args);
   expect(twice.code, twice.stderr).toBe(6);
   expect(twice.stderr).toMatch(/another cesync reindex of this pipeline is running/);
-  await new Promise((r) => setTimeout(r, 1200));
+  // Killed once part of the table is in the new index (checkpoints are saved every second).
+  const filled = async () => {
+    await es.indices.refresh({ index: `${alias}-000002` }).catch(() => undefined);
+    return (await es.count({ index: `${alias}-000002` }).catch(() => ({ count: 0 }))).count;
+  };
+  await until('part of the fill', async () => (await filled()) >= 1000, 60_000, a.output);
   a.child.kill('SIGKILL');
   await a.exit;
+  expect(await filled()).toBeLessThan((await tableRows()).size);
   expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
-  // The lease of the killed run expires (30 s) before the next can start.
-  await new Promise((r) => setTimeout(r, 31_000));
+  // The lease of the killed run expires (--lease-ttl) before the next can start.
+  await new Promise((r) => setTimeout(r, 3500));
 
   // kill -9 during the catch-up.
   const b = start(args);
-  await until('the catch-up began', () => /continuing to fill/.test(b.output()) && /catch-up pass 1/.test(b.output()), 90_000);
+  await until('the catch-up began', () => /catch-up pass 1/.test(b.output()), 90_000, b.output);
+  expect(b.output()).toContain(`continuing to fill ${alias}-000002`);
   b.child.kill('SIGKILL');
   await b.exit;
   expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
-  await new Promise((r) => setTimeout(r, 31_000));
+  await new Promise((r) => setTimeout(r, 3500));
 
   // kill -9 during the check, just before the swap.
   const c = start(args);
-  await until('the check began', () => /verify of .* \(round 1\)/.test(c.output()), 90_000);
+  await until('the check began', () => /verify of .* \(round 1\)/.test(c.output()), 90_000, c.output);
   c.child.kill('SIGKILL');
   await c.exit;
-  await new Promise((r) => setTimeout(r, 31_000));
+  await new Promise((r) => setTimeout(r, 3500));
 
   const d = start(args);
   expect(await d.exit, d.output()).toBe(0);
   expect(d.output()).toMatch(/was filled by an earlier run|alias .* now on/);
   await w.stop();
   expect(await aliasIndices(alias)).toEqual([`${alias}-000002`]);
+  expect(d.output()).not.toMatch(/dropping/);
   // The writer stopped after the swap; one incremental run carries its last writes (no watch here).
   await new Promise((r) => setTimeout(r, 700));
   const sync = await runCli(['sync', '--config', config, '--since', 'last']);
   expect(sync.code, sync.stderr).toBe(0);
   await expectSame(alias);
+  } finally {
+    await w.stop();
+  }
 }, 300_000);
 
 it('--no-swap builds and checks but leaves the alias; a concrete index and an alias on two indices are refused', async () => {
@@ -267,4 +279,33 @@ it('--no-swap builds and checks but leaves the alias; a concrete index and an al
   const two = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`]);
   expect(two.code).toBe(2);
   expect(two.stderr).toMatch(/is on 2 indices/);
+}, 120_000);
+
+it('two-way: a document changed in the index in use before the swap reaches the table and the new index', async () => {
+  const alias = `${ALIAS}_both`;
+  await es.indices.delete({ index: `${alias}*`, ignore_unavailable: true });
+  await cql.execute(`CREATE TABLE IF NOT EXISTS ${KS}.kv (id text PRIMARY KEY, body text, v bigint)`);
+  const base = Date.now() * 1000;
+  for (let i = 0; i < 50; i++) await cql.execute(`INSERT INTO ${KS}.kv (id, body, v) VALUES (?, ?, ?) USING TIMESTAMP ?`, [`k${i}`, `row ${i}`, base + i, base + i], { prepare: true });
+  const name = `both_${run}`;
+  const config = writeConfig(
+    tempDir(),
+    rawConfig([{ name, keyspace: KS, table: 'kv', index: alias, alias: true, direction: 'both', elasticsearchVersionField: 'v', incremental: { safetyLagMs: 300, batchSize: 500 } }]),
+  );
+  expect((await runCli(['sync', '--config', config])).code).toBe(0);
+  const built = await runCli(['reindex', '--config', config, '--pipeline', name, '--no-swap']);
+  expect(built.code, built.stdout + built.stderr).toBe(0);
+  // Edited in the index in use (through the alias) after the new index was built: no sync runs
+  // between this edit and the swap.
+  const v = Date.now() * 1000;
+  await es.index({ index: alias, id: 'k7', version: v, version_type: 'external', document: { id: 'k7', body: 'edited in the index', v }, refresh: true });
+  const swapped = await runCli(['reindex', '--config', config, '--pipeline', name]);
+  expect(swapped.code, swapped.stdout + swapped.stderr).toBe(0);
+  expect(swapped.stdout).toContain(`alias ${alias} now on ${alias}-000002`);
+  expect(swapped.stdout).toMatch(/1 carried back to the table/);
+  const row = await cql.execute(`SELECT body FROM ${KS}.kv WHERE id = 'k7'`);
+  expect(row.first()?.body).toBe('edited in the index');
+  const doc = await es.get<{ body: string }>({ index: alias, id: 'k7' });
+  expect(doc._index).toBe(`${alias}-000002`);
+  expect(doc._source?.body).toBe('edited in the index');
 }, 120_000);

@@ -15,7 +15,7 @@ import { reindexPipeline, rollbackPipeline, type ReindexReport } from '../../syn
 import { planReindex, type ReindexPlan } from '../../sync/reindex-plan.js';
 import type { CliContext } from '../context.js';
 import { createProgress } from '../progress.js';
-import { addConfigOption, inPipeline, loadCliConfig, nonNegativeInt } from '../shared-options.js';
+import { addConfigOption, inPipeline, loadCliConfig, nonNegativeInt, positiveInt } from '../shared-options.js';
 
 interface ReindexFlags {
   config?: string;
@@ -29,6 +29,7 @@ interface ReindexFlags {
   report?: string;
   json?: boolean;
   quiet?: boolean;
+  leaseTtl?: number;
 }
 
 export function reindexCommand(ctx: CliContext, setExitCode: (code: number) => void): Command {
@@ -48,6 +49,7 @@ export function reindexCommand(ctx: CliContext, setExitCode: (code: number) => v
     .option('--restart', 'drop an unfinished rebuild and start a new one')
     .option('--max-changes <n>', 'stop before a repair of the new index changes more documents (default: maxChanges of the config, 1000)', nonNegativeInt)
     .option('-y, --yes', 'no --max-changes limit')
+    .option('--lease-ttl <ms>', 'expiry of the lease that keeps a second reindex of the pipeline out; a killed run blocks the next this long (default 30000)', positiveInt)
     .option('--report <file>', 'write the reports as JSON')
     .option('--json', 'print the reports as JSON')
     .option('-q, --quiet', 'no progress bar')
@@ -88,6 +90,7 @@ export function reindexCommand(ctx: CliContext, setExitCode: (code: number) => v
           maxChanges: flags.yes ? undefined : (flags.maxChanges ?? config.maxChanges),
           swap: flags.swap,
           restart: flags.restart,
+          ...(flags.leaseTtl !== undefined ? { leaseTtlMs: flags.leaseTtl } : {}),
         };
         try {
           reports.push(await inPipeline(p.name, () => (flags.rollback ? rollbackPipeline(stores, p, options) : reindexPipeline(stores, p, options))));
