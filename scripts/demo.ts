@@ -32,6 +32,7 @@ import {
   type SunbirdUser,
 } from './demo/sunbird-data.ts';
 import { createSunbirdSchema, cqlIdentifier } from './demo/sunbird-schema.ts';
+import { reindexUnderWatch, type ReindexDemoResult } from './demo/reindex-under-watch.ts';
 import { startServices, type ServiceEndpoints } from './services/index.ts';
 import { servicesDir } from './services/paths.ts';
 
@@ -44,7 +45,7 @@ const keyspace = 'sunbird';
 const TARGETS = ['elasticsearch', 'elasticsearch7', 'opensearch2', 'opensearch3'] as const;
 type Target = (typeof TARGETS)[number];
 
-const usage = `usage: npm run demo -- [--users N] [--orgs N] [--reset] [--seed N] [--concurrency N] [--target NAME]
+const usage = `usage: npm run demo -- [--users N] [--orgs N] [--reset] [--seed N] [--concurrency N] [--target NAME] [--reindex]
 
   --users N        users to generate (default 30000)
   --orgs N         organisations to generate (default 500; one tenant per 50, at most 10)
@@ -54,12 +55,14 @@ const usage = `usage: npm run demo -- [--users N] [--orgs N] [--reset] [--seed N
   --target NAME    the search cluster to sync into: elasticsearch (8, default), elasticsearch7,
                    opensearch2 or opensearch3 (started like the others; the config's elasticsearch
                    section becomes an opensearch section for OpenSearch)
+  --reindex        then rebuild the user index behind its alias (cesync reindex --pipeline user)
+                   while cesync watch runs and a writer renames users, and verify it afterwards
 
 Loads ${keyspace}.organisation, ${keyspace}.user, ${keyspace}.user_organisation and ${keyspace}.user_roles
 (skipped when they already hold the same rows), then runs: cesync sync --config examples/sunbird.yaml,
 twice (it syncs organisation and user).`;
 
-type Options = { users: number; orgs: number; reset: boolean; seed: number; concurrency: number; target: Target };
+type Options = { users: number; orgs: number; reset: boolean; seed: number; concurrency: number; target: Target; reindex: boolean };
 
 class UsageError extends Error {}
 
@@ -70,6 +73,7 @@ function parseOptions(argv: string[]): Options | undefined {
       users: { type: 'string', default: '30000' },
       orgs: { type: 'string', default: '500' },
       reset: { type: 'boolean', default: false },
+      reindex: { type: 'boolean', default: false },
       seed: { type: 'string', default: '1' },
       concurrency: { type: 'string', default: '64' },
       target: { type: 'string', default: 'elasticsearch' },
@@ -90,6 +94,7 @@ function parseOptions(argv: string[]): Options | undefined {
     seed: count('seed', values.seed, 0),
     concurrency: count('concurrency', values.concurrency, 1),
     target: target(values.target),
+    reindex: values.reindex,
   };
 }
 
@@ -135,9 +140,19 @@ async function es(node: string, method: string, urlPath: string, json?: unknown)
   return { status: response.status, body };
 }
 
+/** Deletes an index, or an alias with the indices behind it and its generations (`<alias>-NNNNNN`). */
 async function deleteIndex(node: string, index: string): Promise<void> {
-  const { status, body } = await es(node, 'DELETE', `/${encodeURIComponent(index)}?ignore_unavailable=true`);
-  if (status >= 300) throw new Error(`deleting index ${index}: HTTP ${status} ${JSON.stringify(body)}`);
+  const name = encodeURIComponent(index);
+  const alias = await es(node, 'GET', `/_alias/${name}`);
+  const names = new Set(alias.status === 200 && alias.body && typeof alias.body === 'object' ? Object.keys(alias.body) : [index]);
+  const listed = await es(node, 'GET', `/_cat/indices/${name}-*?format=json&h=index`);
+  if (listed.status === 200 && Array.isArray(listed.body)) {
+    for (const { index: i } of listed.body as { index: string }[]) if (i.startsWith(`${index}-`) && /^\d{6,}$/.test(i.slice(index.length + 1))) names.add(i);
+  }
+  for (const n of names) {
+    const { status, body } = await es(node, 'DELETE', `/${encodeURIComponent(n)}?ignore_unavailable=true`);
+    if (status >= 300) throw new Error(`deleting index ${n}: HTTP ${status} ${JSON.stringify(body)}`);
+  }
 }
 
 /** Documents in `index` (after a refresh, so that the last writes count), or undefined if it does not exist. */
@@ -325,18 +340,22 @@ type PipelineReport = {
 };
 
 /** Runs `cesync sync` with the terminal attached; resolves to its exit code (128+n for a signal). */
-function runSync(endpoints: ServiceEndpoints, run: DemoRun, reportFile: string, ledgerFile: string, extra: readonly string[] = []): Promise<number> {
-  const args = [cliPath, 'sync', '--config', run.config, '--report', reportFile, '--failure-ledger', ledgerFile, ...extra];
-  say(`running: cesync ${args.slice(1).map((a) => path.relative(repoRoot, a) || a).join(' ')}`);
-  const env = {
+/** The CLI's environment: pointed at the servers actually started (ports may be moved by CESYNC_* settings). */
+function cliEnv(endpoints: ServiceEndpoints, run: DemoRun): NodeJS.ProcessEnv {
+  return {
     ...process.env,
-    // Point the CLI at the servers actually started (ports may be moved by CESYNC_* settings).
     CESYNC_CASSANDRA_CONTACT_POINTS: endpoints.cassandra.contactPoints.join(','),
     CESYNC_CASSANDRA_LOCAL_DC: endpoints.cassandra.localDataCenter,
     CESYNC_CASSANDRA_USERNAME: endpoints.cassandra.username,
     CESYNC_CASSANDRA_PASSWORD: endpoints.cassandra.password,
     CESYNC_ES_NODE: run.node,
   };
+}
+
+function runSync(endpoints: ServiceEndpoints, run: DemoRun, reportFile: string, ledgerFile: string, extra: readonly string[] = []): Promise<number> {
+  const args = [cliPath, 'sync', '--config', run.config, '--report', reportFile, '--failure-ledger', ledgerFile, ...extra];
+  say(`running: cesync ${args.slice(1).map((a) => path.relative(repoRoot, a) || a).join(' ')}`);
+  const env = cliEnv(endpoints, run);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: repoRoot, env, stdio: 'inherit' });
     // Ctrl-C reaches the CLI too: let it stop cleanly and report, then exit with its code.
@@ -439,6 +458,27 @@ async function main(argv: string[]): Promise<number> {
 
   const rename = await renameOrganisation(endpoints, run, ledgerFile);
   if (typeof rename === 'number') return rename;
+  let rebuilt: ReindexDemoResult | undefined;
+  if (options.reindex) {
+    const writerClient = cassandraClient(endpoints);
+    try {
+      await writerClient.connect();
+      rebuilt = await reindexUnderWatch({
+        cliPath,
+        cwd: repoRoot,
+        config: run.config,
+        env: cliEnv(endpoints, run),
+        client: writerClient,
+        keyspace,
+        alias: 'sunbird_user',
+        node: esNode,
+        safetyLagMs: 5000,
+        say,
+      });
+    } finally {
+      await writerClient.shutdown().catch(() => undefined);
+    }
+  }
   const counts = await Promise.all(indices.map(async (index) => [index, await countDocuments(esNode, index)] as const));
 
   const lines: string[] = ['', 'Demo summary'];
@@ -477,6 +517,14 @@ async function main(argv: string[]): Promise<number> {
         `${rename.showing} of its ${rename.members} members${rename.showing === rename.members ? '' : '  <- expected all'}`,
     );
   }
+  if (rebuilt) {
+    lines.push(
+      `  reindex:     cesync reindex --pipeline user exited ${rebuilt.reindexCode} after ${rebuilt.reindexSeconds.toFixed(1)} s under watch, ` +
+        `${rebuilt.writes} users renamed meanwhile; sunbird_user is now on ${rebuilt.aliasOn.join(', ')}`,
+      `               verify: ${rebuilt.verifyLine}; first names in the index that differ from the table: ${rebuilt.differing} of ${rebuilt.users}` +
+        `${rebuilt.differing === 0 && rebuilt.verifyCode === 0 ? '' : '  <- expected none'}`,
+    );
+  }
   for (const [index, count] of counts) {
     lines.push(`  ${options.target}: ${index}: ${count === undefined ? 'no such index' : `${count} documents`}`);
   }
@@ -492,6 +540,10 @@ async function main(argv: string[]): Promise<number> {
   if (first !== 0 || second !== 0) {
     say(`some documents failed (exit code ${first || second}); see ${path.relative(repoRoot, ledgerFile)}`);
     return first || second;
+  }
+  if (rebuilt && (rebuilt.reindexCode !== 0 || rebuilt.verifyCode !== 0 || rebuilt.differing > 0)) {
+    say('the rebuild under watch did not end in sync (see the reindex and verify lines above)');
+    return rebuilt.reindexCode || rebuilt.verifyCode || 1;
   }
   return 0;
 }
