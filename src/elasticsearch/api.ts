@@ -10,7 +10,7 @@ import { errors } from '@elastic/elasticsearch';
 import type { TargetConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
 import type { BulkStream, IndexInfo, ResolvedName, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
-import { aliasActions, indexInfo } from '../search-index/alias-requests.js';
+import { aliasActions, aliasMoved, indexInfo } from '../search-index/alias-requests.js';
 import { describeNodes } from '../search-index/describe-nodes.js';
 import { readBody } from '../search-index/response-text.js';
 import { runBulk, type BulkTransport } from '../search-index/bulk-driver.js';
@@ -219,14 +219,16 @@ class ElasticsearchApi implements SearchApi {
 
   listIndices(pattern: string): Promise<IndexInfo[]> {
     return this.call(async () => {
-      const rows = (await this.client.cat.indices({ index: pattern, format: 'json', h: 'index,creation.date,pri.store.size', bytes: 'b', expand_wildcards: 'open' })) as unknown as Record<string, string | undefined>[];
+      const rows = (await this.client.cat.indices({ index: pattern, format: 'json', h: 'index,status,creation.date,pri.store.size', bytes: 'b', expand_wildcards: 'all' })) as unknown as Record<string, string | undefined>[];
       return rows.map(indexInfo);
     });
   }
 
   moveAlias(alias: string, from: readonly string[], to: string): Promise<void> {
     return this.call(async () => {
-      await this.client.indices.updateAliases({ actions: aliasActions(alias, from, to) as never });
+      // Elasticsearch 8.14+ applies the other actions when a remove finds nothing, and says so by `errors`.
+      const res = (await this.client.indices.updateAliases({ actions: aliasActions(alias, from, to) as never })) as { errors?: boolean };
+      if (res.errors) throw aliasMoved(alias, from, this.where);
     });
   }
 

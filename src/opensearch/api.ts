@@ -9,7 +9,7 @@ import { errors } from '@opensearch-project/opensearch';
 import type { TargetConfig } from '../config/schema.js';
 import { CesyncError } from '../errors.js';
 import type { BulkStream, IndexInfo, ResolvedName, SearchAnswer, SearchApi, SearchDialect, SearchOptions, SearchServer, StoredDocument } from '../search-index/api.js';
-import { aliasActions, indexInfo } from '../search-index/alias-requests.js';
+import { aliasActions, aliasMoved, indexInfo } from '../search-index/alias-requests.js';
 import { describeNodes } from '../search-index/describe-nodes.js';
 import { readBody } from '../search-index/response-text.js';
 import { runBulk, type BulkTransport } from '../search-index/bulk-driver.js';
@@ -227,14 +227,15 @@ class OpenSearchApi implements SearchApi {
 
   listIndices(pattern: string): Promise<IndexInfo[]> {
     return this.call(async () => {
-      const res = await this.client.cat.indices({ index: pattern, format: 'json', h: 'index,creation.date,pri.store.size', bytes: 'b', expand_wildcards: 'open' } as never);
+      const res = await this.client.cat.indices({ index: pattern, format: 'json', h: 'index,status,creation.date,pri.store.size', bytes: 'b', expand_wildcards: 'all' } as never);
       return (res.body as unknown as Record<string, string | undefined>[]).map(indexInfo);
     });
   }
 
   moveAlias(alias: string, from: readonly string[], to: string): Promise<void> {
     return this.call(async () => {
-      await this.client.indices.updateAliases({ body: { actions: aliasActions(alias, from, to) } } as never);
+      const res = await this.client.indices.updateAliases({ body: { actions: aliasActions(alias, from, to) } } as never);
+      if ((res.body as { errors?: boolean }).errors) throw aliasMoved(alias, from, this.where);
     });
   }
 

@@ -2,6 +2,7 @@
  * Wire shapes that Elasticsearch and OpenSearch share for aliases and index listings, so both
  * adapters build and read them the same way.
  */
+import { CesyncError } from '../errors.js';
 import type { IndexInfo } from './api.js';
 
 /**
@@ -13,7 +14,17 @@ export function aliasActions(alias: string, from: readonly string[], to: string)
   return [...from.map((index) => ({ remove: { index, alias } })), { add: { index: to, alias, is_write_index: true } }];
 }
 
-/** A row of `_cat/indices?format=json&h=index,creation.date,pri.store.size&bytes=b`. */
+/** The error of a move whose `remove` found the alias gone from an index of `from`. */
+export function aliasMoved(alias: string, from: readonly string[], where: string): CesyncError {
+  return new CesyncError('STORE_REQUEST', `${where}: the alias ${alias} is no longer on ${from.join(', ')} (moved by someone else meanwhile); it was not moved`);
+}
+
+/** A row of `_cat/indices?format=json&h=index,status,creation.date,pri.store.size&bytes=b`. */
 export function indexInfo(row: Record<string, string | undefined>): IndexInfo {
-  return { index: String(row.index), createdMs: Number(row['creation.date'] ?? 0), bytes: Number(row['pri.store.size'] ?? 0) || 0 };
+  return {
+    index: String(row.index),
+    createdMs: Number(row['creation.date'] ?? 0),
+    bytes: Number(row['pri.store.size'] ?? 0) || 0,
+    closed: row.status === 'close',
+  };
 }

@@ -133,7 +133,7 @@ export interface SearchApi {
   closePointInTime(id: string): Promise<void>;
   /** What `name` is on the server: an alias with the indices behind it, an index, or nothing. */
   resolveName(name: string): Promise<ResolvedName>;
-  /** Open indices whose names match `pattern` (e.g. `users-*`), with when they were made and their size. */
+  /** Indices (open and closed) whose names match `pattern` (e.g. `users-*`), with when they were made and their size. */
   listIndices(pattern: string): Promise<IndexInfo[]>;
   /**
    * In one atomic request: `alias` taken off `from` and put on `to` as its write index. Rejects,
@@ -155,6 +155,8 @@ export interface IndexInfo {
   readonly createdMs: number;
   /** Bytes of the primary shards. */
   readonly bytes: number;
+  /** A closed index (its mapping cannot be read; it still holds its name). */
+  readonly closed: boolean;
 }
 
 export interface SearchHit {

@@ -153,7 +153,13 @@ export class SearchIndexSink implements DocumentSink {
   async refresh(): Promise<void> {
     if (this.restore) {
       await this.api.putSettings(this.options.index, this.restore);
-      await this.api.putMappingMeta(this.options.index, (this.options.mapping._meta ?? {}) as Record<string, unknown>);
+      // The settings to put back leave the _meta; what else it holds now (the pipeline's own, and
+      // what cesync reindex keeps there of a rebuild) stays.
+      const held = (await this.api.mappingMeta(this.options.index)) ?? {};
+      const configured = (this.options.mapping._meta ?? {}) as Record<string, unknown>;
+      const cesync = { ...((held.cesync as Record<string, unknown> | undefined) ?? {}), ...((configured.cesync as Record<string, unknown> | undefined) ?? {}) };
+      delete cesync.pendingSettings;
+      await this.api.putMappingMeta(this.options.index, { ...held, ...configured, cesync });
       this.restore = undefined;
     }
     await this.api.refresh(this.options.index);

@@ -23,6 +23,7 @@
  * alias position is the truth; a rebuild found unfinished behind the alias goes on with step 5.
  * A lease (`reindex:<pipeline>`) keeps a second rebuild of the same pipeline out.
  */
+import { readFile } from 'node:fs/promises';
 import type { PipelineConfig } from '../config/schema.js';
 import { incrementalSync } from '../engine/incremental-sync.js';
 import { throwIfInterrupted } from '../engine/interrupt.js';
@@ -58,6 +59,8 @@ export interface ReindexOptions {
   /** Drop an unfinished rebuild and start a new one. */
   readonly restart?: boolean;
   readonly leaseTtlMs?: number;
+  /** Verify content too (every document against its row), not only versions (see verify --content). */
+  readonly content?: boolean;
   readonly now?: () => number;
 }
 
@@ -71,6 +74,8 @@ export interface ReindexReport {
   readonly swapped: boolean;
   /** Why the new index was not swapped in (it refused documents, --no-swap). */
   readonly notSwapped?: string;
+  /** Documents the new index refused (then it is not swapped in). */
+  readonly refused?: number;
   readonly fill?: Pick<RunReport, 'read' | 'indexed' | 'failed' | 'durationMs' | 'resumedSpans' | 'totalSpans'>;
   readonly catchUp: { readonly passes: number; readonly read: number; readonly indexed: number; readonly method: 'incremental' | 'second pass' };
   readonly check?: { readonly rounds: number; readonly inSync: boolean; readonly repaired: number; readonly remaining: number };
@@ -100,33 +105,42 @@ export async function reindexPipeline(stores: Stores, pipeline: PipelineConfig, 
     const alias = pipeline.index;
     const current = await aliasTarget(stores, pipeline);
     const opened = await openPipeline(stores, pipeline, options.observer);
-    const shape = shapeDigest(opened.mapping, pipeline.indexSettings);
+    const shape = await pipelineShape(pipeline, opened.mapping);
     const generations = await generationsOf(stores, alias);
 
     // A rebuild swapped in whose last steps did not run: finish it.
     const serving = current ? generations.find((g) => g.index === current) : undefined;
     if (serving?.record && serving.record.state !== 'done') {
       options.say(`${pipeline.name}: ${current} was swapped in behind ${alias} by a rebuild that did not finish; carrying the changes made around the swap`);
-      const afterSwap = await afterSwapSteps(stores, pipeline, opened, current!, serving.record, { ...options, signal });
+      const afterSwap = await afterSwapSteps(stores, pipeline, opened, current, serving.record, { ...options, failures: () => underName(options.failures(), pipeline.name), signal });
       const deleted = await prune(stores, pipeline, options);
-      return { pipeline: pipeline.name, alias, previous: serving.record.previous, index: current!, resumed: true, swapped: true, catchUp: { passes: 0, read: 0, indexed: 0, method: 'incremental' }, afterSwap, deleted, startedAt: new Date(started).toISOString(), durationMs: now() - started };
+      return { pipeline: pipeline.name, alias, previous: serving.record.previous, index: current, resumed: true, swapped: true, catchUp: { passes: 0, read: 0, indexed: 0, method: 'incremental' }, afterSwap, deleted, startedAt: new Date(started).toISOString(), durationMs: now() - started };
     }
 
-    // An unfinished rebuild from the index in use: continued, unless it was built for another
-    // shape (the pipeline changed since) or a restart is asked for. Rebuilds from an index no
-    // longer in use never served: they are dropped.
+    // An unfinished rebuild from the index in use (not done, not serving; a run stopped between
+    // marking it swapped and moving the alias leaves it so too): continued, unless it was built
+    // for another shape (the pipeline changed since) or a restart is asked for. Other unfinished
+    // rebuilds never served: they are dropped.
     let build = generations.find((g) => g.index !== current && g.record && g.record.state !== 'done' && g.record.previous === current);
     for (const g of generations) {
-      if (g.index === current || !g.record || g.record.state !== 'building') continue;
+      if (g.index === current || !g.record || g.record.state === 'done') continue;
       if (g === build && g.record.shape === shape && !options.restart) continue;
-      const why = g !== build ? `it was begun from ${g.record.previous ?? 'no index'}, not from ${current ?? 'no index'}` : options.restart ? 'a restart was asked for' : 'the pipeline changed since it began';
+      const why =
+        g.record.previous !== current
+          ? `it was begun from ${g.record.previous ?? 'no index'}, not from ${current}`
+          : g !== build
+            ? `${build?.index} is the rebuild from ${current} that goes on`
+            : options.restart
+              ? 'a restart was asked for'
+              : 'the pipeline changed since it began';
       options.say(`${pipeline.name}: dropping the unfinished rebuild ${g.index} (${why})`);
       await api.deleteIndex(g.index);
       if (g === build) build = undefined;
     }
     const resumed = build !== undefined;
-    const index = build?.index ?? nextGeneration(alias, [...generations.map((g) => g.index), ...(current ? [current] : [])]);
-    const record: ReindexRecord = build?.record ?? {
+    const index = build?.index ?? nextGeneration(alias, [...generations.map((g) => g.index), current]);
+    const { swappedAt: _never, ...begun } = build?.record ?? ({} as Partial<ReindexRecord>);
+    const record: ReindexRecord = build ? ({ ...begun, state: 'building' } as ReindexRecord) : {
       alias,
       previous: current,
       state: 'building',
@@ -139,6 +153,9 @@ export async function reindexPipeline(stores: Stores, pipeline: PipelineConfig, 
     const mapping = { ...opened.mapping, _meta: withRecord(opened.mapping._meta as Record<string, unknown> | undefined, record) };
     const building: OpenedPipeline = { ...opened, sink: pipelineSink(stores, derived, mapping, options.observer) };
     const run = { failureLedgerPath: options.failureLedgerPath, signal, observer: options.observer };
+    // Documents refused on the way are kept under the pipeline's own name (cesync retry knows it).
+    const failures = () => underName(options.failures(), pipeline.name);
+    const steps: StepOptions = { ...options, failures, signal };
 
     // 1. Fill. Saved progress counts only when it is this build's (an index of the same name
     // built and dropped before left its own under the same key).
@@ -149,7 +166,7 @@ export async function reindexPipeline(stores: Stores, pipeline: PipelineConfig, 
       options.say(`${pipeline.name}: ${index} was filled by an earlier run; catching up`);
     } else {
       options.say(`${pipeline.name}: ${ours ? 'continuing to fill' : 'filling'} ${index} (alias ${alias} stays on ${current ?? 'nothing'} meanwhile)`);
-      const r = await fullSyncOpened(stores, building, derived, { ...run, failures: options.failures(), onProgress: options.onProgress, restart: !ours });
+      const r = await fullSyncOpened(stores, building, derived, { ...run, failures: failures(), onProgress: options.onProgress, restart: !ours });
       throwIfInterrupted(signal, `the fill of ${index}`);
       fill = { read: r.read, indexed: r.indexed, failed: r.failed, durationMs: r.durationMs, resumedSpans: r.resumedSpans, totalSpans: r.totalSpans };
       // The catch-up starts where the fill began (minus the safety lag), whatever a watermark of
@@ -159,41 +176,44 @@ export async function reindexPipeline(stores: Stores, pipeline: PipelineConfig, 
     }
     const base = { pipeline: pipeline.name, alias, previous: current, index, resumed, fill, deleted: [] as string[], startedAt: new Date(started).toISOString() };
     if (fill && fill.failed > 0) {
-      return { ...base, swapped: false, notSwapped: `${index} refused ${fill.failed} documents (see the failure ledger${options.failureLedgerPath ? ` ${options.failureLedgerPath}` : ''}); the alias stays on ${current ?? 'nothing'}`, catchUp: { passes: 0, read: 0, indexed: 0, method: 'incremental' }, durationMs: now() - started };
+      return { ...base, swapped: false, refused: fill.failed, notSwapped: `${index} refused ${fill.failed} documents (see the failure ledger${options.failureLedgerPath ? ` ${options.failureLedgerPath}` : ''}); the alias stays on ${current}`, catchUp: { passes: 0, read: 0, indexed: 0, method: 'incremental' }, durationMs: now() - started };
     }
 
     // 2. Catch up.
-    const catchUp = await catchUpWith(stores, derived, building, { ...options, signal });
+    const catchUp = await catchUpWith(stores, derived, building, steps);
     if (catchUp.failed > 0) {
-      return { ...base, swapped: false, notSwapped: `${index} refused ${catchUp.failed} documents while catching up; the alias stays on ${current ?? 'nothing'}`, catchUp, durationMs: now() - started };
+      return { ...base, swapped: false, refused: catchUp.failed, notSwapped: `${index} refused ${catchUp.failed} documents while catching up; the alias stays on ${current}`, catchUp, durationMs: now() - started };
     }
 
     // 3. Check.
-    const check = await checkIndex(stores, pipeline, derived, building, { ...options, signal });
+    const check = await checkIndex(stores, pipeline, derived, building, steps);
     const documents = { table: await opened.source.estimateCount(), index: await api.count(index) };
     if (check.failed > 0) {
-      return { ...base, swapped: false, notSwapped: `${index} refused ${check.failed} documents of the repair; the alias stays on ${current ?? 'nothing'}`, catchUp, check, documents, durationMs: now() - started };
+      return { ...base, swapped: false, refused: check.failed, notSwapped: `${index} refused ${check.failed} documents of the repair; the alias stays on ${current}`, catchUp, check, documents, durationMs: now() - started };
     }
     if (options.swap === false) {
       return { ...base, swapped: false, notSwapped: `--no-swap: ${index} is built and checked; a run without --no-swap catches up again and swaps it in`, catchUp, check, documents, durationMs: now() - started };
     }
 
-    // 4. Swap: the record says so first, so a run stopped right after the move knows when it was.
+    // 4. Swap: never after a stop. The record says so first, so a run stopped right after the
+    // move knows when it was.
+    throwIfInterrupted(signal, `the check of ${index}`);
     const swappedRecord: ReindexRecord = { ...record, state: 'swapped', swappedAt: new Date(now()).toISOString() };
     await api.putMappingMeta(index, withRecord(await api.mappingMeta(index), swappedRecord));
+    throwIfInterrupted(signal, `the check of ${index}`);
     await moveAlias(stores, alias, current, index);
-    options.say(`${pipeline.name}: alias ${alias} moved from ${current ?? 'nothing'} to ${index}`);
+    options.say(`${pipeline.name}: alias ${alias} moved from ${current} to ${index}`);
 
     // 5. Carry what reached the old index around the swap.
-    const afterSwap = await afterSwapSteps(stores, pipeline, opened, index, swappedRecord, { ...options, signal });
+    const afterSwap = await afterSwapSteps(stores, pipeline, opened, index, swappedRecord, steps);
     // 6. Prune.
     const deleted = await prune(stores, pipeline, options);
     return { ...base, swapped: true, catchUp, check, afterSwap, documents, deleted, durationMs: now() - started };
   });
 }
 
-/** The index the pipeline's alias is on (null: the alias does not exist yet). */
-export async function aliasTarget(stores: Stores, pipeline: PipelineConfig): Promise<string | null> {
+/** The index the pipeline's alias is on. */
+export async function aliasTarget(stores: Stores, pipeline: PipelineConfig): Promise<string> {
   const alias = pipeline.index;
   const resolved = await stores.target.resolveName(alias);
   if (resolved.kind === 'index') {
@@ -204,8 +224,14 @@ export async function aliasTarget(stores: Stores, pipeline: PipelineConfig): Pro
     );
   }
   if (resolved.kind === 'missing') {
-    if (!pipeline.alias) throw new CesyncError('USAGE', `${pipeline.name}: ${alias} does not exist; set alias: true in the pipeline for cesync to build ${alias}-000001 behind the alias ${alias}`);
-    return null;
+    // The first index behind the alias is the first sync's to make (it creates <alias>-000001
+    // with the alias on it); a rebuild beside a first sync would take the same name.
+    throw new CesyncError(
+      'USAGE',
+      pipeline.alias
+        ? `${pipeline.name}: the alias ${alias} does not exist yet: run cesync sync --pipeline ${pipeline.name} first (it creates ${alias}-000001 behind it); there is nothing to rebuild`
+        : `${pipeline.name}: ${alias} does not exist; set alias: true in the pipeline, then cesync sync creates ${alias}-000001 behind the alias ${alias}`,
+    );
   }
   if (resolved.indices.length !== 1) {
     throw new CesyncError('USAGE', `${pipeline.name}: the alias ${alias} is on ${resolved.indices.length} indices (${resolved.indices.join(', ')}); cesync reindex moves an alias that is on one index`);
@@ -223,6 +249,11 @@ export async function generationsOf(stores: Stores, alias: string): Promise<Gene
   const found = (await stores.target.listIndices(`${alias}-*`)).filter((i) => generationOf(alias, i.index) !== undefined);
   const out: Generation[] = [];
   for (const i of found) {
+    // A closed index holds its name (never reused) but no readable record; it is left alone.
+    if (i.closed) {
+      out.push({ ...i, record: undefined, retiredAt: undefined });
+      continue;
+    }
     const meta = await stores.target.mappingMeta(i.index);
     const retired = (meta?.cesync as { retiredAt?: unknown } | undefined)?.retiredAt;
     out.push({ ...i, record: recordOf(meta), retiredAt: typeof retired === 'string' ? Date.parse(retired) : undefined });
@@ -234,9 +265,17 @@ export async function generationsOf(stores: Stores, alias: string): Promise<Gene
  * Moves the alias in one request and marks the index it left as retired (when it stopped
  * serving, for `keepForMs`). Rejects, moving nothing, when the alias is no longer on `from`.
  */
-async function moveAlias(stores: Stores, alias: string, from: string | null, to: string): Promise<void> {
+async function moveAlias(stores: Stores, alias: string, from: string, to: string): Promise<void> {
   const api = stores.target;
-  await api.moveAlias(alias, from ? [from] : [], to);
+  await api.moveAlias(alias, [from], to);
+  // Read back: the alias is on `to` alone, or someone else's move was mixed with ours (a server
+  // that applied the add although the remove found nothing): ours is then taken back.
+  const now = await api.resolveName(alias);
+  if (now.kind !== 'alias' || now.indices.length !== 1 || now.indices[0] !== to) {
+    const on = now.kind === 'alias' ? now.indices.join(', ') : 'nothing';
+    if (now.kind === 'alias' && now.indices.includes(to) && now.indices.length > 1) await api.moveAlias(alias, [to], now.indices.find((i) => i !== to)!).catch(() => undefined);
+    throw new CesyncError('STORE_REQUEST', `the alias ${alias} was moved by someone else while cesync moved it from ${from} to ${to} (it was on ${on}); cesync took its own move back`);
+  }
   if (from) {
     const meta = (await api.mappingMeta(from)) ?? {};
     await api.putMappingMeta(from, { ...meta, cesync: { ...((meta.cesync as Record<string, unknown>) ?? {}), retiredAt: new Date().toISOString() } });
@@ -326,7 +365,7 @@ async function checkIndex(
   for (; rounds < CHECK_ROUNDS; ) {
     rounds += 1;
     await stores.target.refresh(derived.index, { signal });
-    report = await verify({ source: building.source, target: inspector }, { pipeline: pipeline.name, index: derived.index, signal });
+    report = await verify({ source: building.source, target: inspector }, { pipeline: pipeline.name, index: derived.index, signal, content: options.content });
     const differences = total(report);
     options.say(`${pipeline.name}: verify of ${derived.index} (round ${rounds}): ${report.inSync ? 'in sync' : `${differences} differences (${describeCounts(report)})`}`);
     if (report.inSync) break;
@@ -351,8 +390,8 @@ async function afterMoveSteps(
   move: {
     readonly index: string;
     readonly movedAt: number;
-    /** The index the alias left, and from which version (microseconds) its documents are carried back. */
-    readonly left?: { readonly index: string; readonly from: number };
+    /** Indices whose documents changed since a version (microseconds) are carried back (two-way). */
+    readonly carryBack: readonly { readonly index: string; readonly from: number }[];
     /** Where the catch-up starts: the build's watermark, or a version (microseconds). */
     readonly catchUp: { readonly last: true } | { readonly from: number };
   },
@@ -362,20 +401,28 @@ async function afterMoveSteps(
   const now = options.now ?? Date.now;
   await sleep(move.movedAt + pipeline.incremental.safetyLagMs + 100 - now(), signal);
   let carriedBack = 0;
-  if (pipeline.direction === 'both' && move.left && (await stores.target.indexExists(move.left.index))) {
-    const back = await syncPipelineToCassandra(stores, { ...pipeline, index: move.left.index }, { from: move.left.from }, { failures: options.failures(), failureLedgerPath: options.failureLedgerPath, signal, observer: options.observer });
-    throwIfInterrupted(signal, `the way back from ${move.left.index}`);
-    carriedBack = back.indexed;
-    options.say(`${pipeline.name}: ${carriedBack} documents changed in ${move.left.index} carried back to the table`);
+  for (const left of pipeline.direction === 'both' ? move.carryBack : []) {
+    if (!(await stores.target.indexExists(left.index))) continue;
+    const back = await syncPipelineToCassandra(stores, { ...pipeline, index: left.index }, { from: left.from }, { failures: options.failures(), failureLedgerPath: options.failureLedgerPath, signal, observer: options.observer });
+    throwIfInterrupted(signal, `the way back from ${left.index}`);
+    carriedBack += back.indexed;
+    options.say(`${pipeline.name}: ${back.indexed} documents changed in ${left.index} carried back to the table`);
   }
   const derived: PipelineConfig = { ...pipeline, name: buildKey(pipeline.name, move.index), index: move.index, alias: false };
   const building: OpenedPipeline = { ...opened, sink: pipelineSink(stores, derived, opened.mapping, options.observer) };
   const catchUp = await catchUpWith(stores, derived, building, options, move.catchUp);
-  const verified = await verifyPipeline(stores, pipeline, { signal });
+  const verified = await verifyPipeline(stores, pipeline, { signal, content: options.content });
   let repaired = 0;
   if (!verified.inSync) {
-    options.say(`${pipeline.name}: verify of ${pipeline.index} after the move: ${total(verified)} differences (${describeCounts(verified)}); repairing`);
-    const r = await repairPipeline(stores, pipeline, verified, { failures: options.failures(), failureLedgerPath: options.failureLedgerPath, signal, maxChanges: options.maxChanges, observer: options.observer });
+    // Two-way: a document without a row may be one written into the index since the move that
+    // the way back has not carried to the table yet; it is the way back's, never deleted here.
+    const twoWay = pipeline.direction !== 'to-elasticsearch';
+    const plan = twoWay ? { ...verified, ids: { ...verified.ids, orphan: [] } } : verified;
+    options.say(
+      `${pipeline.name}: verify of ${pipeline.index} after the move: ${total(verified)} differences (${describeCounts(verified)}); repairing` +
+        (twoWay && verified.counts.orphan > 0 ? ` all but the ${verified.counts.orphan} documents without a row (two-way: the way back's to carry)` : ''),
+    );
+    const r = await repairPipeline(stores, pipeline, plan, { failures: options.failures(), failureLedgerPath: options.failureLedgerPath, signal, maxChanges: options.maxChanges, observer: options.observer });
     throwIfInterrupted(signal, `the repair of ${pipeline.index}`);
     repaired = r.indexed + r.deleted;
   } else options.say(`${pipeline.name}: verify of ${pipeline.index} after the move: in sync`);
@@ -386,8 +433,8 @@ async function afterMoveSteps(
 async function afterSwapSteps(stores: Stores, pipeline: PipelineConfig, opened: OpenedPipeline, index: string, record: ReindexRecord, options: StepOptions): Promise<NonNullable<ReindexReport['afterSwap']>> {
   const swappedAt = record.swappedAt ? Date.parse(record.swappedAt) : (options.now ?? Date.now)();
   const lag = pipeline.incremental.safetyLagMs * 1000;
-  const left = record.previous ? { index: record.previous, from: Math.max(0, (record.backFrom ?? 0) - lag) } : undefined;
-  const steps = await afterMoveSteps(stores, pipeline, opened, { index, movedAt: swappedAt, ...(left ? { left } : {}), catchUp: { last: true } }, options);
+  const carryBack = record.previous ? [{ index: record.previous, from: Math.max(0, (record.backFrom ?? 0) - lag) }] : [];
+  const steps = await afterMoveSteps(stores, pipeline, opened, { index, movedAt: swappedAt, carryBack, catchUp: { last: true } }, options);
   await stores.target.putMappingMeta(index, withRecord(await stores.target.mappingMeta(index), { ...record, state: 'done', swappedAt: new Date(swappedAt).toISOString() }));
   return steps;
 }
@@ -405,21 +452,34 @@ export async function rollbackPipeline(stores: Stores, pipeline: PipelineConfig,
     const api = stores.target;
     const alias = pipeline.index;
     const current = await aliasTarget(stores, pipeline);
-    if (!current) throw new CesyncError('USAGE', `${pipeline.name}: the alias ${alias} does not exist; there is nothing to roll back`);
     const record = recordOf(await api.mappingMeta(current));
     const target = record?.previous;
     if (!record || !target) throw new CesyncError('USAGE', `${pipeline.name}: ${current} was not built by cesync reindex from another index (its mapping records none); there is nothing to roll back to`);
     if (!(await api.indexExists(target))) throw new CesyncError('USAGE', `${pipeline.name}: ${target}, the index ${current} was built from, no longer exists (see reindex.keep and keepForMs); there is nothing to roll back to`);
     const opened = await openPipeline(stores, pipeline, options.observer);
-    // Marked done first: a later rebuild must not take it for one in progress.
-    await api.putMappingMeta(current, withRecord(await api.mappingMeta(current), { ...record, state: 'done' }));
+    // Marked done first (a later rebuild must not take it for one in progress to swap in again);
+    // put back as it was when the alias does not move.
+    const meta = await api.mappingMeta(current);
+    await api.putMappingMeta(current, withRecord(meta, { ...record, state: 'done' }));
+    throwIfInterrupted(signal, 'the rollback');
     const movedAt = now();
-    await moveAlias(stores, alias, current, target);
+    try {
+      await moveAlias(stores, alias, current, target);
+    } catch (e) {
+      await api.putMappingMeta(current, withRecord(meta, record)).catch(() => undefined);
+      throw e;
+    }
     options.say(`${pipeline.name}: alias ${alias} moved back from ${current} to ${target}`);
     const lag = pipeline.incremental.safetyLagMs * 1000;
     const since = Math.max(0, Date.parse(record.startedAt) * 1000 - lag);
     const swappedAt = record.swappedAt ? Date.parse(record.swappedAt) * 1000 : since;
-    const afterSwap = await afterMoveSteps(stores, pipeline, opened, { index: target, movedAt, left: { index: current, from: Math.max(0, swappedAt - lag) }, catchUp: { from: since } }, { ...options, signal });
+    // Two-way: what was changed in the index left since it was swapped in, and, when its rebuild
+    // had not finished carrying them, the changes made in the target before that swap.
+    const carryBack = [
+      { index: current, from: Math.max(0, swappedAt - lag) },
+      ...(record.state !== 'done' ? [{ index: target, from: Math.max(0, (record.backFrom ?? 0) - lag) }] : []),
+    ];
+    const afterSwap = await afterMoveSteps(stores, pipeline, opened, { index: target, movedAt, carryBack, catchUp: { from: since } }, { ...options, failures: () => underName(options.failures(), pipeline.name), signal });
     return {
       pipeline: pipeline.name,
       alias,
@@ -437,17 +497,31 @@ export async function rollbackPipeline(stores: Stores, pipeline: PipelineConfig,
 }
 
 /**
- * Deletes old generations not in use: all but the `keep` newest, and only those that stopped
- * serving more than `keepForMs` ago. Indices not named `<alias>-NNNNNN` are never deleted.
+ * Deletes old generations not in use: all but the `keep` that served last (the one the serving
+ * index was built from first: --rollback goes there), and only those that stopped serving at
+ * least `keepForMs` ago. Unfinished rebuilds, closed indices and indices not named
+ * `<alias>-NNNNNN` are never deleted here.
  */
 async function prune(stores: Stores, pipeline: PipelineConfig, options: Pick<ReindexOptions, 'say' | 'now'>): Promise<string[]> {
   const now = (options.now ?? Date.now)();
   const alias = pipeline.index;
   const current = await stores.target.resolveName(alias);
   const serving = new Set(current.kind === 'alias' ? current.indices : []);
-  const old = (await generationsOf(stores, alias)).filter((g) => !serving.has(g.index) && g.record?.state !== 'building');
+  const generations = await generationsOf(stores, alias);
+  const back = generations.find((g) => serving.has(g.index))?.record?.previous;
+  const old = generations.filter((g) => !serving.has(g.index) && !g.closed && (!g.record || g.record.state === 'done'));
+  // When it stopped serving; an index that never said so (a run stopped between the move and the
+  // note) is taken to have stopped now, and noted so.
+  for (const g of old) {
+    if (g.retiredAt === undefined) {
+      const meta = (await stores.target.mappingMeta(g.index)) ?? {};
+      await stores.target.putMappingMeta(g.index, { ...meta, cesync: { ...((meta.cesync as Record<string, unknown>) ?? {}), retiredAt: new Date(now).toISOString() } });
+      (g as { retiredAt?: number }).retiredAt = now;
+    }
+  }
+  old.sort((a, b) => Number(b.index === back) - Number(a.index === back) || b.retiredAt! - a.retiredAt! || generationOf(alias, b.index)! - generationOf(alias, a.index)!);
   const { keep, keepForMs } = pipeline.reindex;
-  const doomed = old.slice(keep).filter((g) => now - (g.retiredAt ?? g.createdMs) >= keepForMs);
+  const doomed = old.slice(keep).filter((g) => now - g.retiredAt! >= keepForMs);
   if (doomed.length > 0) {
     await stores.target.deleteIndex(doomed.map((g) => g.index));
     options.say(`${pipeline.name}: deleted ${doomed.map((g) => g.index).join(', ')} (reindex.keep ${keep}, keepForMs ${keepForMs})`);
@@ -476,7 +550,7 @@ async function withLease<R>(stores: Stores, pipeline: PipelineConfig, options: R
         if (Date.now() - lastRenewed >= ttl) lost.abort();
       },
     );
-  }, Math.max(1000, Math.floor(ttl / 3)));
+  }, Math.max(100, Math.floor(ttl / 3)));
   timer.unref();
   const signal = options.signal ? AbortSignal.any([options.signal, lost.signal]) : lost.signal;
   try {
@@ -516,4 +590,21 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     if (signal.aborted) stop();
     else signal.addEventListener('abort', stop, { once: true });
   });
+}
+
+/** A failure sink that records entries under `pipeline` (the rebuild's own state name is not one). */
+function underName(sink: FailureSink, pipeline: string): FailureSink {
+  return { record: (entry) => sink.record({ ...entry, pipeline }), close: () => sink.close() };
+}
+
+/**
+ * What a rebuild is built for: the mapping and settings, the pipeline's shaping (fields, nest,
+ * lookups, transform, id, version) and the transform module's code. A rebuild begun for another
+ * is not continued.
+ */
+export async function pipelineShape(pipeline: PipelineConfig, mapping: Record<string, unknown>): Promise<string> {
+  const module = pipeline.transform?.module ? await readFile(pipeline.transform.module, 'utf8').catch(() => '') : '';
+  const transform = pipeline.transform ? { ...pipeline.transform, module: undefined } : undefined;
+  const shaping = { fields: pipeline.fields, nest: pipeline.nest, lookups: pipeline.lookups, transform, id: pipeline.id, version: pipeline.version, module };
+  return shapeDigest({ ...mapping, _meta: { ...(mapping._meta as object), shaping } }, pipeline.indexSettings);
 }

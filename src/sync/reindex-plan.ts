@@ -5,9 +5,9 @@
  * pipeline's last full sync.
  */
 import type { PipelineConfig } from '../config/schema.js';
-import { mappingDifference, nextGeneration, recordOf, shapeDigest, type MappingDifference } from '../search-index/index-generations.js';
+import { mappingDifference, nextGeneration, recordOf, type MappingDifference } from '../search-index/index-generations.js';
 import type { Stores } from './stores.js';
-import { aliasTarget, buildKey, generationsOf } from './reindex-pipeline.js';
+import { aliasTarget, buildKey, generationsOf, pipelineShape } from './reindex-pipeline.js';
 import { openPipeline } from './sync-pipeline.js';
 
 export interface ReindexPlan {
@@ -50,7 +50,7 @@ export async function planReindex(stores: Stores, pipeline: PipelineConfig, opti
   }
 
   const opened = await openPipeline(stores, pipeline);
-  const shape = shapeDigest(opened.mapping, pipeline.indexSettings);
+  const shape = await pipelineShape(pipeline, opened.mapping);
   const serving = current ? generations.find((g) => g.index === current) : undefined;
   const unfinished = generations.find((g) => g.index !== current && g.record && g.record.state !== 'done' && g.record.previous === current && g.record.shape === shape);
   const action = serving?.record && serving.record.state !== 'done' ? 'finish' : unfinished ? 'continue' : 'build';

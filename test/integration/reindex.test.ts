@@ -178,12 +178,13 @@ it('rebuilds behind the alias under watch with a concurrent writer: no write los
   expect(await es.exists({ index: ALIAS, id: 'after-swap' })).toBe(true);
   await expectSame(ALIAS);
 
-  // The next rebuild is -000003 (-000002 is not taken for one in progress); keep 1 prunes the oldest.
+  // The next rebuild is -000003, built from -000001 (-000002, rolled back, is not taken for one in
+  // progress); keep 1 keeps the index it was built from, where a rollback would go.
   const again = await runCli(['reindex', '--config', config, '--pipeline', `users_${run}`]);
   expect(again.code, again.stdout + again.stderr).toBe(0);
   expect(await aliasIndices(ALIAS)).toEqual([`${ALIAS}-000003`]);
-  expect(await indicesOf(ALIAS)).toEqual([`${ALIAS}-000002`, `${ALIAS}-000003`]);
-  expect(again.stdout).toContain(`deleted: ${ALIAS}-000001`);
+  expect(await indicesOf(ALIAS)).toEqual([`${ALIAS}-000001`, `${ALIAS}-000003`]);
+  expect(again.stdout).toContain(`deleted: ${ALIAS}-000002`);
   await expectSame(ALIAS);
 }, 240_000);
 
@@ -273,6 +274,12 @@ it('--no-swap builds and checks but leaves the alias; a concrete index and an al
   const onIndex = await runCli(['reindex', '--config', configFor(`plain_${run}`, plain), '--pipeline', `plain_${run}`]);
   expect(onIndex.code).toBe(2);
   expect(onIndex.stderr).toMatch(/is an index, not an alias/);
+
+  // An alias that does not exist yet: the first sync makes the first index behind it.
+  const missing = await runCli(['reindex', '--config', configFor(`missing_${run}`, `${ALIAS}_none`), '--pipeline', `missing_${run}`]);
+  expect(missing.code).toBe(2);
+  expect(missing.stderr).toMatch(/does not exist yet: run cesync sync --pipeline missing_\w+ first/);
+  expect(await indicesOf(`${ALIAS}_none`)).toEqual([]);
 
   // An alias on two indices.
   await es.indices.updateAliases({ actions: [{ add: { index: `${alias}-000001`, alias } }] });

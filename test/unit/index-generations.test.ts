@@ -78,7 +78,7 @@ describe('alias requests', () => {
   });
 
   it('reads a row of _cat/indices', () => {
-    expect(indexInfo({ index: 'users-000001', 'creation.date': '1764662400000', 'pri.store.size': '2048' })).toEqual({ index: 'users-000001', createdMs: 1764662400000, bytes: 2048 });
-    expect(indexInfo({ index: 'users-000001' })).toEqual({ index: 'users-000001', createdMs: 0, bytes: 0 });
+    expect(indexInfo({ index: 'users-000001', status: 'open', 'creation.date': '1764662400000', 'pri.store.size': '2048' })).toEqual({ index: 'users-000001', createdMs: 1764662400000, bytes: 2048, closed: false });
+    expect(indexInfo({ index: 'users-000001', status: 'close' })).toEqual({ index: 'users-000001', createdMs: 0, bytes: 0, closed: true });
   });
 });
