@@ -109,7 +109,7 @@ export async function reindexPipeline(stores: Stores, pipeline: PipelineConfig, 
     const generations = await generationsOf(stores, alias);
 
     // A rebuild swapped in whose last steps did not run: finish it.
-    const serving = current ? generations.find((g) => g.index === current) : undefined;
+    const serving = generations.find((g) => g.index === current);
     if (serving?.record && serving.record.state !== 'done') {
       options.say(`${pipeline.name}: ${current} was swapped in behind ${alias} by a rebuild that did not finish; carrying the changes made around the swap`);
       const afterSwap = await afterSwapSteps(stores, pipeline, opened, current, serving.record, { ...options, failures: () => underName(options.failures(), pipeline.name), signal });
@@ -165,7 +165,7 @@ export async function reindexPipeline(stores: Stores, pipeline: PipelineConfig, 
     if (ours && saved.status === 'finished') {
       options.say(`${pipeline.name}: ${index} was filled by an earlier run; catching up`);
     } else {
-      options.say(`${pipeline.name}: ${ours ? 'continuing to fill' : 'filling'} ${index} (alias ${alias} stays on ${current ?? 'nothing'} meanwhile)`);
+      options.say(`${pipeline.name}: ${ours ? 'continuing to fill' : 'filling'} ${index} (alias ${alias} stays on ${current} meanwhile)`);
       const r = await fullSyncOpened(stores, building, derived, { ...run, failures: failures(), onProgress: options.onProgress, restart: !ours });
       throwIfInterrupted(signal, `the fill of ${index}`);
       fill = { read: r.read, indexed: r.indexed, failed: r.failed, durationMs: r.durationMs, resumedSpans: r.resumedSpans, totalSpans: r.totalSpans };
@@ -276,16 +276,19 @@ async function moveAlias(stores: Stores, alias: string, from: string, to: string
     if (now.kind === 'alias' && now.indices.includes(to) && now.indices.length > 1) await api.moveAlias(alias, [to], now.indices.find((i) => i !== to)!).catch(() => undefined);
     throw new CesyncError('STORE_REQUEST', `the alias ${alias} was moved by someone else while cesync moved it from ${from} to ${to} (it was on ${on}); cesync took its own move back`);
   }
-  if (from) {
-    const meta = (await api.mappingMeta(from)) ?? {};
-    await api.putMappingMeta(from, { ...meta, cesync: { ...((meta.cesync as Record<string, unknown>) ?? {}), retiredAt: new Date().toISOString() } });
-  }
+  await noteRetired(stores, from, Date.now());
   const meta = (await api.mappingMeta(to)) ?? {};
   const cesync = (meta.cesync as Record<string, unknown> | undefined) ?? {};
   if ('retiredAt' in cesync) {
     const { retiredAt: _serving, ...rest } = cesync;
     await api.putMappingMeta(to, { ...meta, cesync: rest });
   }
+}
+
+/** Notes in `index`'s _meta when it stopped serving (what `keepForMs` counts from). */
+async function noteRetired(stores: Stores, index: string, atMs: number): Promise<void> {
+  const meta = (await stores.target.mappingMeta(index)) ?? {};
+  await stores.target.putMappingMeta(index, { ...meta, cesync: { ...((meta.cesync as Record<string, unknown>) ?? {}), retiredAt: new Date(atMs).toISOString() } });
 }
 
 /** Whether the source can list what changed in a window (else catch-ups are full passes). */
@@ -452,14 +455,14 @@ export async function rollbackPipeline(stores: Stores, pipeline: PipelineConfig,
     const api = stores.target;
     const alias = pipeline.index;
     const current = await aliasTarget(stores, pipeline);
-    const record = recordOf(await api.mappingMeta(current));
+    const meta = await api.mappingMeta(current);
+    const record = recordOf(meta);
     const target = record?.previous;
     if (!record || !target) throw new CesyncError('USAGE', `${pipeline.name}: ${current} was not built by cesync reindex from another index (its mapping records none); there is nothing to roll back to`);
     if (!(await api.indexExists(target))) throw new CesyncError('USAGE', `${pipeline.name}: ${target}, the index ${current} was built from, no longer exists (see reindex.keep and keepForMs); there is nothing to roll back to`);
     const opened = await openPipeline(stores, pipeline, options.observer);
     // Marked done first (a later rebuild must not take it for one in progress to swap in again);
     // put back as it was when the alias does not move.
-    const meta = await api.mappingMeta(current);
     await api.putMappingMeta(current, withRecord(meta, { ...record, state: 'done' }));
     throwIfInterrupted(signal, 'the rollback');
     const movedAt = now();
@@ -512,16 +515,15 @@ async function prune(stores: Stores, pipeline: PipelineConfig, options: Pick<Rei
   const old = generations.filter((g) => !serving.has(g.index) && !g.closed && (!g.record || g.record.state === 'done'));
   // When it stopped serving; an index that never said so (a run stopped between the move and the
   // note) is taken to have stopped now, and noted so.
+  const retired = new Map<string, number>();
   for (const g of old) {
-    if (g.retiredAt === undefined) {
-      const meta = (await stores.target.mappingMeta(g.index)) ?? {};
-      await stores.target.putMappingMeta(g.index, { ...meta, cesync: { ...((meta.cesync as Record<string, unknown>) ?? {}), retiredAt: new Date(now).toISOString() } });
-      (g as { retiredAt?: number }).retiredAt = now;
-    }
+    if (g.retiredAt === undefined) await noteRetired(stores, g.index, now);
+    retired.set(g.index, g.retiredAt ?? now);
   }
-  old.sort((a, b) => Number(b.index === back) - Number(a.index === back) || b.retiredAt! - a.retiredAt! || generationOf(alias, b.index)! - generationOf(alias, a.index)!);
+  const since = (g: Generation) => retired.get(g.index)!;
+  old.sort((a, b) => Number(b.index === back) - Number(a.index === back) || since(b) - since(a) || generationOf(alias, b.index)! - generationOf(alias, a.index)!);
   const { keep, keepForMs } = pipeline.reindex;
-  const doomed = old.slice(keep).filter((g) => now - g.retiredAt! >= keepForMs);
+  const doomed = old.slice(keep).filter((g) => now - since(g) >= keepForMs);
   if (doomed.length > 0) {
     await stores.target.deleteIndex(doomed.map((g) => g.index));
     options.say(`${pipeline.name}: deleted ${doomed.map((g) => g.index).join(', ')} (reindex.keep ${keep}, keepForMs ${keepForMs})`);

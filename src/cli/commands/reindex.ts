@@ -128,7 +128,7 @@ export function describePlan(p: ReindexPlan): string {
   if (p.action === 'rollback') {
     return `${p.pipeline}: would move the alias ${p.alias} back from ${p.current} to ${p.next}, then bring ${p.next} up to date (catch-up from the rebuild of ${p.current}, verify, repair)`;
   }
-  const on = p.current ? `${p.current}${p.currentIndex ? ` (${int(p.currentIndex.documents)} documents, ${megabytes(p.currentIndex.bytes)})` : ''}` : 'nothing yet';
+  const on = `${p.current} (${int(p.currentIndex.documents)} documents, ${megabytes(p.currentIndex.bytes)})`;
   const verb = { build: 'would build', continue: 'would continue the unfinished rebuild', finish: 'would finish the rebuild swapped in:' }[p.action];
   lines.push(`${p.pipeline}: ${verb} ${p.next} behind the alias ${p.alias} (now on ${on})`);
   if (p.mapping) {
