@@ -56,12 +56,11 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
   const itemWaitMs = options.itemWaitMs ?? 5000;
   const stopping = () => retry.stopping?.() ?? false;
   let failure: { error: unknown } | undefined;
-  let onFailure: () => void = () => undefined;
-  /** Settles when the run has failed: the loop stops waiting for the source then. */
-  const failed = new Promise<void>((resolve) => (onFailure = resolve));
+  /** Ends the loop's current wait for the source, if it is waiting: set for each read only. */
+  let wake: (() => void) | undefined;
   const fail = (error: unknown) => {
     failure ??= { error };
-    onFailure();
+    wake?.();
   };
 
   // Requests in flight, and the callers waiting for a free one (first come, first served).
@@ -145,8 +144,14 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
   try {
     for (;;) {
       if (failure) break;
-      // A failure ends the wait for the source at once (a slow or throttled source included).
-      const next = await Promise.race([options.datasource.next(), failed.then(() => undefined)]);
+      // A failure ends the wait for the source at once (a slow or throttled source included). Not
+      // Promise.race against one promise of the whole run: each race would leave a reaction on it
+      // that holds the race's result, so every operation read would be kept until the run ends.
+      const next = await new Promise<IteratorResult<T> | undefined>((resolve, reject) => {
+        wake = () => resolve(undefined);
+        options.datasource.next().then(resolve, reject);
+      });
+      wake = undefined;
       if (!next || next.done) break;
       const item = next.value;
       const action = options.action(item);

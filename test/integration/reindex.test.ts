@@ -1,7 +1,8 @@
 // `cesync reindex` against the real servers: a rebuild behind the alias while `watch` runs and a
 // writer keeps changing the table (no write lost at the swap, the verify after it in sync), kill -9
 // during the fill, the catch-up and the check (the next run goes on and finishes), two rebuilds
-// at once, --dry-run, --no-swap, --rollback, retention, and the refusals.
+// at once, --dry-run, --no-swap, --rollback, retention, the refusals, and serve and repair on the
+// alias across a swap.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import type { Client as EsClient } from '@elastic/elasticsearch';
@@ -317,4 +318,50 @@ it('two-way: a document changed in the index in use before the swap reaches the 
   const doc = await es.get<{ body: string }>({ index: alias, id: 'k7' });
   expect(doc._index).toBe(`${alias}-000002`);
   expect(doc._source?.body).toBe('edited in the index');
+}, 120_000);
+
+it('serve and repair keep working on the alias across a swap: a sync request after it and a repair reach the new index', async () => {
+  const alias = `${ALIAS}_served`;
+  const key = 'reindex-serve-key-0123456789abcdef';
+  await es.indices.delete({ index: `${alias}*`, ignore_unavailable: true });
+  await cql.execute(`CREATE TABLE IF NOT EXISTS ${KS}.served (id text PRIMARY KEY, name text)`);
+  for (let i = 0; i < 100; i++) await cql.execute(`INSERT INTO ${KS}.served (id, name) VALUES (?, ?)`, [`s${i}`, `served ${i}`], { prepare: true });
+  const name = `served_${run}`;
+  const config = writeConfig(tempDir(), rawConfig([{ name, keyspace: KS, table: 'served', index: alias, alias: true, incremental: { safetyLagMs: 300 } }], { api: { key } }));
+  expect((await runCli(['sync', '--config', config])).code).toBe(0);
+
+  // The server starts while the alias is on -000001 and keeps running across the swap.
+  const serve = start(['serve', '--config', config, '--port', '0']);
+  await until('serve listening', () => /listening on http:\/\/\S+/.test(serve.output()), 60_000, serve.output);
+  const url = /listening on (http:\/\/\S+)/.exec(serve.output())![1]!;
+  const swapped = await runCli(['reindex', '--config', config, '--pipeline', name]);
+  expect(swapped.code, swapped.stdout + swapped.stderr).toBe(0);
+  expect(await aliasIndices(alias)).toEqual([`${alias}-000002`]);
+
+  // A change synced through the API after the swap lands in the index the alias is on now.
+  await cql.execute(`UPDATE ${KS}.served SET name = 'through the API' WHERE id = 's5'`);
+  const res = await fetch(`${url}/api/data/v1/index/sync`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({ request: { objectType: name, objectIds: ['s5'] } }),
+  });
+  expect(res.status, await res.clone().text()).toBe(200);
+  const doc = await es.get<{ name: string }>({ index: alias, id: 's5' });
+  expect(doc._index).toBe(`${alias}-000002`);
+  expect(doc._source?.name).toBe('through the API');
+  expect((await es.get<{ name: string }>({ index: `${alias}-000001`, id: 's5' }))._source?.name).toBe('served 5');
+  serve.child.kill('SIGTERM');
+  expect(await serve.exit, serve.output()).toBe(0);
+
+  // A document lost from the new index and one deleted in the table: repair on the alias fixes both.
+  await es.delete({ index: alias, id: 's6', refresh: true });
+  await cql.execute(`DELETE FROM ${KS}.served WHERE id = 's7'`);
+  const repair = await runCli(['repair', '--config', config, '--pipeline', name]);
+  expect(repair.code, repair.stdout + repair.stderr).toBe(0);
+  await es.indices.refresh({ index: alias });
+  expect((await es.get({ index: alias, id: 's6' }))._index).toBe(`${alias}-000002`);
+  expect(await es.exists({ index: alias, id: 's7' })).toBe(false);
+  expect((await es.count({ index: alias })).count).toBe(99);
+  const verify = await runCli(['verify', '--config', config, '--pipeline', name]);
+  expect(verify.code, verify.stdout + verify.stderr).toBe(0);
 }, 120_000);

@@ -2,6 +2,8 @@
 // once and to itself, batches flush by bytes and by interval, requests in flight stay bounded
 // (and the source is read no faster), 429 items are sent again, whole requests retried, a
 // failure ends the run with its error. The real servers are tried by the integration suite.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import type { BulkStream } from '../../src/search-index/api.js';
 import { answerItems, runBulk, type BulkItemAnswer, type BulkTransport } from '../../src/search-index/bulk-driver.js';
@@ -85,6 +87,34 @@ describe('the bulk driver', () => {
     expect(answers.get(all[301]!)).toEqual(['refused:409']);
     expect(state.bodies.length).toBeGreaterThan(10);
     expect(state.maxInFlight).toBeLessThanOrEqual(2);
+  });
+
+  it('holds no operation once it is answered: what it keeps does not grow with the rows read', async () => {
+    // A full sync of a billion rows goes through one run: an operation (and its document) kept
+    // after its answer would be kept to the end. The first 100 must be collectable once 300 more
+    // were read; each is answered in its own request here.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const refs: WeakRef<Op>[] = [];
+    let alive = -1;
+    async function* reading(): AsyncGenerator<Op> {
+      for (let i = 0; i < 400; i++) {
+        if (i === 399) {
+          await new Promise((r) => setImmediate(r));
+          gc();
+          await new Promise((r) => setImmediate(r));
+          alive = refs.slice(0, 100).filter((r) => r.deref() !== undefined).length;
+        }
+        const op: Op = { id: `d${i}`, kind: 'index' };
+        refs.push(new WeakRef(op));
+        yield op;
+      }
+    }
+    const { transport } = fake(() => ({ status: 201, result: 'created' }), 0);
+    let applied = 0;
+    await runBulk(transport, stream(reading(), new Map(), { flushBytes: 1, concurrency: 1, applied: () => applied++ }));
+    expect(applied).toBe(400);
+    expect(alive).toBe(0);
   });
 
   it('flushes by interval when the source is slow, and by bytes when it is fast', async () => {
