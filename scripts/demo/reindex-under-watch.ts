@@ -5,7 +5,8 @@
 //   2. starts a writer: users' first names changed in sunbird.user, one every 20 ms,
 //   3. runs `cesync reindex --pipeline user` (its lines are shown as they come),
 //   4. lets the writer go on for 2 s after the swap, stops it, waits for watch to carry its last
-//      changes (the safety lag and a round), stops watch with SIGTERM,
+//      changes (a round that applied changes up to a watermark past the last rename), stops
+//      watch with SIGTERM,
 //   5. runs `cesync verify --pipeline user` and counts the first names in the index that differ
 //      from the table's.
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -50,11 +51,14 @@ export async function reindexUnderWatch(o: ReindexDemo): Promise<ReindexDemoResu
   o.say('starting a writer: a user renamed in Cassandra every 20 ms');
   let stop = false;
   let writes = 0;
+  /** When the last rename had been written (microseconds, as write times are). */
+  let lastWriteMicros = 0;
   const writer = (async () => {
     while (!stop) {
       const id = ids[writes % ids.length]!;
       writes += 1;
       await o.client.execute(`UPDATE ${ks}.user SET firstname = ? WHERE id = ?`, [`renamed ${writes}`, id], { prepare: true });
+      lastWriteMicros = Date.now() * 1000;
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
@@ -68,7 +72,24 @@ export async function reindexUnderWatch(o: ReindexDemo): Promise<ReindexDemoResu
   stop = true;
   await writer;
   o.say(`writer stopped after ${writes} renames; waiting for watch to carry the last ones`);
-  await new Promise((r) => setTimeout(r, o.safetyLagMs + 3000));
+  // Carried once a round of the user pipeline applied changes up to a watermark past the last
+  // rename (a round scans the whole table here, so this takes the safety lag and a round or two).
+  const carried = () =>
+    watch
+      .output()
+      .split('\n')
+      .some((line) => {
+        if (!line.includes('changes applied')) return false;
+        try {
+          const entry = JSON.parse(line) as { pipeline?: string; watermark?: { version?: number | string } };
+          return entry.pipeline === 'user' && Number(entry.watermark?.version ?? 0) >= lastWriteMicros;
+        } catch {
+          return false;
+        }
+      });
+  const waitStart = Date.now();
+  await waitFor(carried, o.safetyLagMs + 180_000, 'watch to carry the last renames');
+  o.say(`watch carried them ${((Date.now() - waitStart) / 1000).toFixed(1)} s after the writer stopped`);
   watch.child.kill('SIGTERM');
   await watch.exit;
 

@@ -372,7 +372,18 @@ async function checkIndex(
     const differences = total(report);
     options.say(`${pipeline.name}: verify of ${derived.index} (round ${rounds}): ${report.inSync ? 'in sync' : `${differences} differences (${describeCounts(report)})`}`);
     if (report.inSync) break;
-    const r = await repairPipeline(stores, derived, report, { failures: options.failures(), failureLedgerPath: options.failureLedgerPath, signal, maxChanges: options.maxChanges, observer: options.observer });
+    // The guard counts what a fill and catch-up should not have left: documents missing, without
+    // a row, or different. Stale ones (a row written again since its document was) are the
+    // writers' pace, as many per round as a busy table changes while it is compared; writing them
+    // into an index that nothing reads yet is what the catch-up does anyway.
+    const unexpected = report.counts.missing + report.counts.orphan + report.counts.different;
+    if (options.maxChanges !== undefined && unexpected > options.maxChanges) {
+      throw new CesyncError(
+        'GUARD',
+        `${pipeline.name}: the check of ${derived.index} found ${unexpected} documents missing, without a row or different (${describeCounts(report)}), more than --max-changes ${options.maxChanges}; nothing was repaired and the alias stays where it was; pass --yes (or a larger --max-changes) to repair them and go on.`,
+      );
+    }
+    const r = await repairPipeline(stores, derived, report, { failures: options.failures(), failureLedgerPath: options.failureLedgerPath, signal, observer: options.observer });
     throwIfInterrupted(signal, `the repair of ${derived.index}`);
     repaired += r.indexed + r.deleted;
     if (r.failed > 0) return { rounds, inSync: false, repaired, remaining: differences, failed: r.failed };

@@ -264,7 +264,17 @@ it('--no-swap builds and checks but leaves the alias; a concrete index and an al
   expect(built.stdout).toContain('--no-swap');
   expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
   expect(await indicesOf(alias)).toEqual([`${alias}-000001`, `${alias}-000002`]);
-  // The next run finds it built and swaps it in.
+  // 30 documents lost from the built index: the next check finds them missing, more than
+  // --max-changes 10, so it repairs nothing and leaves the alias (exit 5).
+  const lost = Array.from({ length: 30 }, (_, i) => `u${1000 + i}`);
+  const before = (await es.count({ index: `${alias}-000002` })).count;
+  await es.bulk({ refresh: true, operations: lost.map((id) => ({ delete: { _index: `${alias}-000002`, _id: id } })) });
+  const guarded = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`, '--max-changes', '10']);
+  expect(guarded.code, guarded.stdout + guarded.stderr).toBe(5);
+  expect(guarded.stderr).toMatch(/found 30 documents missing, without a row or different \(missing 30\), more than --max-changes 10; nothing was repaired/);
+  expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
+  expect((await es.count({ index: `${alias}-000002` })).count).toBe(before - 30);
+  // The next run finds it built, repairs the 30 (within the default 1000) and swaps it in.
   const swapped = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`]);
   expect(swapped.code, swapped.stdout + swapped.stderr).toBe(0);
   expect(swapped.stderr).toContain('was filled by an earlier run');
