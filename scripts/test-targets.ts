@@ -22,6 +22,7 @@ if (unknown.length > 0) {
 
 interface FileResult {
   readonly name: string;
+  readonly status?: string;
   readonly assertionResults: readonly { readonly status: string }[];
 }
 const dir = mkdtempSync(path.join(tmpdir(), 'cesync-targets-'));
@@ -39,11 +40,13 @@ for (const target of targets) {
   if (files.length === 0) cells.set('(no results)', new Map([...(cells.get('(no results)') ?? new Map()), [target, `exit ${run.status}`]]));
   for (const f of files) {
     const file = path.relative(process.cwd(), f.name);
-    // Tests left out by a filter (`-t`) are not counted as run.
+    // Tests left out by a filter (`-t`) are not counted as run; a file whose setup failed (its
+    // tests all skipped) is FAILED all the same.
     const ran = f.assertionResults.filter((a) => !['skipped', 'pending', 'todo'].includes(a.status));
     const passed = ran.filter((a) => a.status === 'passed').length;
+    const notRun = f.assertionResults.length - ran.length;
     const row = cells.get(file) ?? new Map<string, string>();
-    row.set(target, `${passed}/${ran.length}${passed === ran.length ? '' : ' FAILED'}`);
+    row.set(target, `${passed}/${ran.length}${notRun > 0 ? ` (${notRun} not run)` : ''}${passed === ran.length && f.status !== 'failed' ? '' : ' FAILED'}`);
     cells.set(file, row);
   }
 }

@@ -51,14 +51,15 @@ export async function reindexUnderWatch(o: ReindexDemo): Promise<ReindexDemoResu
   o.say('starting a writer: a user renamed in Cassandra every 20 ms');
   let stop = false;
   let writes = 0;
-  /** When the last rename had been written (microseconds, as write times are). */
+  /** The write time of the last rename (microseconds): each is written with its own. */
   let lastWriteMicros = 0;
   const writer = (async () => {
     while (!stop) {
       const id = ids[writes % ids.length]!;
       writes += 1;
-      await o.client.execute(`UPDATE ${ks}.user SET firstname = ? WHERE id = ?`, [`renamed ${writes}`, id], { prepare: true });
-      lastWriteMicros = Date.now() * 1000;
+      const at = Date.now() * 1000;
+      await o.client.execute(`UPDATE ${ks}.user USING TIMESTAMP ? SET firstname = ? WHERE id = ?`, [at, `renamed ${writes}`, id], { prepare: true });
+      lastWriteMicros = at;
       await new Promise((r) => setTimeout(r, 20));
     }
   })();
@@ -88,10 +89,14 @@ export async function reindexUnderWatch(o: ReindexDemo): Promise<ReindexDemoResu
         }
       });
   const waitStart = Date.now();
-  await waitFor(carried, o.safetyLagMs + 180_000, 'watch to carry the last renames');
-  o.say(`watch carried them ${((Date.now() - waitStart) / 1000).toFixed(1)} s after the writer stopped`);
-  watch.child.kill('SIGTERM');
-  await watch.exit;
+  try {
+    await waitFor(carried, o.safetyLagMs + 180_000, 'watch to carry the last renames');
+    o.say(`watch carried them ${((Date.now() - waitStart) / 1000).toFixed(1)} s after the writer stopped`);
+  } finally {
+    // Stopped also when the wait fails: the demo leaves no watch running behind it.
+    watch.child.kill('SIGTERM');
+    await watch.exit;
+  }
 
   o.say('running: cesync verify --pipeline user');
   const verify = start(o, ['verify', '--config', o.config, '--pipeline', 'user'], 'verify', true);

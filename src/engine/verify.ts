@@ -34,6 +34,12 @@ export interface VerifyOptions {
   readonly content?: boolean;
   /** Only rows and documents whose version (microseconds) is at least this. */
   readonly sinceVersion?: number;
+  /**
+   * Counts, in VerifyReport.recent, the missing, stale and different ids whose row's version is
+   * above this: rows written after a given point (a catch-up's window end), which no sync up to
+   * that point could have carried.
+   */
+  readonly recentFrom?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (scanned: number, fraction: number) => void;
   readonly now?: () => number;
@@ -72,6 +78,8 @@ export interface VerifyReport {
   /** The spans in which differences were found, with how many (documents of other writers aside). */
   readonly driftSpans: readonly DriftSpan[];
   readonly untrackedDocuments: number;
+  /** With `recentFrom`: how many of the missing, stale and different ids have a row newer than it. */
+  readonly recent?: number;
   /** Rows read from the source (keys and write times, or whole rows with `content`). */
   readonly rowsScanned: number;
   /** Bytes of Elasticsearch response bodies read. */
@@ -94,6 +102,11 @@ export async function verify(
   let spansDone = 0;
   const progress = () => options.onProgress?.(rowsScanned, spans.length ? spansDone / spans.length : 1);
   const since = (v: number) => sinceVersion === undefined || v >= sinceVersion;
+  /** Ids whose row is newer than `recentFrom` (any compared row; counted where they differ). */
+  const recentIds = new Set<string>();
+  const noteVersion = (id: string, version: number) => {
+    if (options.recentFrom !== undefined && version > options.recentFrom) recentIds.add(id);
+  };
 
   const exists = await target.exists();
   let differing: number[];
@@ -133,7 +146,7 @@ export async function verify(
     for await (const page of target.listUntracked({ withSource: true })) {
       untracked += page.length;
       for (const d of page) untrackedIds.add(d.id);
-      await classifyUntracked(page, source, ids, since, signal);
+      await classifyUntracked(page, source, ids, since, noteVersion, signal);
     }
   }
 
@@ -161,6 +174,7 @@ export async function verify(
     for (const d of docs) {
       const row = rows.get(d.id);
       rows.delete(d.id);
+      if (row) noteVersion(d.id, row.version);
       // An orphan is one at any age: its row is gone, so no version of the row is in the window.
       if (!row) ids.orphan.push(d.id);
       else if (!since(Math.max(d.version, row.version))) continue;
@@ -178,7 +192,12 @@ export async function verify(
         laterContentCheck.push({ id: d.id, digest: d.digest });
       }
     }
-    for (const [id, row] of rows) if (since(row.version) && !untrackedIds.has(id)) ids.missing.push(id);
+    for (const [id, row] of rows) {
+      if (since(row.version) && !untrackedIds.has(id)) {
+        ids.missing.push(id);
+        noteVersion(id, row.version);
+      }
+    }
     if (drifted() > before) driftSpans.push({ start: span.start, end: span.end, differences: drifted() - before });
     spansDone += 1;
     progress();
@@ -208,6 +227,7 @@ export async function verify(
     spansDiffering: differing.length,
     driftSpans,
     untrackedDocuments: untracked,
+    ...(options.recentFrom !== undefined ? { recent: new Set([...ids.missing, ...ids.stale, ...ids.different].filter((id) => recentIds.has(id))).size } : {}),
     rowsScanned,
     bytesReadFromIndex: target.bytesRead(),
     startedAt: new Date(started).toISOString(),
@@ -220,6 +240,7 @@ async function classifyUntracked(
   source: RecordSource,
   ids: Record<DriftClass, string[]>,
   since: (v: number) => boolean,
+  noteVersion: (id: string, version: number) => void,
   signal?: AbortSignal,
 ): Promise<void> {
   const keys: ParsedKey[] = [];
@@ -238,8 +259,11 @@ async function classifyUntracked(
     const row = rows.get(d.id);
     if (!row) ids.orphan.push(d.id);
     else if (!since(row.version)) continue;
-    else if (d.version < row.version) ids.stale.push(d.id);
-    else if (normalise(d.source) !== row.normalised) ids.different.push(d.id);
+    else {
+      noteVersion(d.id, row.version);
+      if (d.version < row.version) ids.stale.push(d.id);
+      else if (normalise(d.source) !== row.normalised) ids.different.push(d.id);
+    }
   }
 }
 

@@ -67,7 +67,7 @@ export interface ReindexOptions {
 export interface ReindexReport {
   readonly pipeline: string;
   readonly alias: string;
-  /** Where the alias was when the rebuild began (null: nowhere). */
+  /** Where the alias was when the rebuild began (null: a record that names no index before it). */
   readonly previous: string | null;
   readonly index: string;
   readonly resumed: boolean;
@@ -186,7 +186,7 @@ export async function reindexPipeline(stores: Stores, pipeline: PipelineConfig, 
     }
 
     // 3. Check.
-    const check = await checkIndex(stores, pipeline, derived, building, steps);
+    const check = await checkIndex(stores, pipeline, derived, building, steps, catchUp.carriedTo);
     const documents = { table: await opened.source.estimateCount(), index: await api.count(index) };
     if (check.failed > 0) {
       return { ...base, swapped: false, refused: check.failed, notSwapped: `${index} refused ${check.failed} documents of the repair; the alias stays on ${current}`, catchUp, check, documents, durationMs: now() - started };
@@ -315,7 +315,7 @@ async function catchUpWith(
   building: OpenedPipeline,
   options: StepOptions,
   start: { readonly last: true } | { readonly from: number } = { last: true },
-): Promise<ReindexReport['catchUp'] & { readonly failed: number }> {
+): Promise<ReindexReport['catchUp'] & { readonly failed: number; readonly carriedTo?: number }> {
   const { signal } = options;
   const run = { failureLedgerPath: options.failureLedgerPath, signal, observer: options.observer };
   if (!hasIncrementalPath(building.source)) {
@@ -329,6 +329,7 @@ async function catchUpWith(
   let indexed = 0;
   let failed = 0;
   let from = start;
+  let carriedTo: number | undefined;
   while (passes < CATCH_UP_PASSES) {
     passes += 1;
     // From the build's watermark (moved as passes end), or from a given version onwards.
@@ -341,11 +342,12 @@ async function catchUpWith(
     read += r.read;
     indexed += r.indexed;
     failed += r.failed;
+    carriedTo = r.window.to;
     options.say(`${derived.name}: catch-up pass ${passes}: ${r.read} changed rows, ${r.indexed} written (${r.changeDetection})`);
     if (r.read < derived.incremental.batchSize || r.failed > 0) break;
     if ('from' in from) from = { from: r.window.to };
   }
-  return { passes, read, indexed, failed, method: 'incremental' };
+  return { passes, read, indexed, failed, method: 'incremental', ...(carriedTo !== undefined ? { carriedTo } : {}) };
 }
 
 /**
@@ -359,6 +361,8 @@ async function checkIndex(
   derived: PipelineConfig,
   building: OpenedPipeline,
   options: StepOptions,
+  /** The catch-up's window end (microseconds): rows newer than it are the writers' pace. */
+  carriedTo: number | undefined,
 ): Promise<NonNullable<ReindexReport['check']> & { readonly failed: number }> {
   const { signal } = options;
   const inspector = new SearchIndexInspector(stores.target, { index: derived.index, metaField: META_FIELD });
@@ -368,19 +372,21 @@ async function checkIndex(
   for (; rounds < CHECK_ROUNDS; ) {
     rounds += 1;
     await stores.target.refresh(derived.index, { signal });
-    report = await verify({ source: building.source, target: inspector }, { pipeline: pipeline.name, index: derived.index, signal, content: options.content });
+    report = await verify({ source: building.source, target: inspector }, { pipeline: pipeline.name, index: derived.index, signal, content: options.content, recentFrom: carriedTo });
     const differences = total(report);
     options.say(`${pipeline.name}: verify of ${derived.index} (round ${rounds}): ${report.inSync ? 'in sync' : `${differences} differences (${describeCounts(report)})`}`);
     if (report.inSync) break;
-    // The guard counts what a fill and catch-up should not have left: documents missing, without
-    // a row, or different. Stale ones (a row written again since its document was) are the
-    // writers' pace, as many per round as a busy table changes while it is compared; writing them
-    // into an index that nothing reads yet is what the catch-up does anyway.
-    const unexpected = report.counts.missing + report.counts.orphan + report.counts.different;
+    // The guard counts what the fill and the catch-up should have carried: documents missing,
+    // stale or different whose row is not newer than the catch-up's window end. Rows written
+    // since are the writers' pace (as many per round as a busy table changes while it is
+    // compared), and documents without a row are rows deleted meanwhile (no incremental path
+    // sees a delete); repairing either in an index that nothing reads yet is the catch-up's work.
+    // Without a window end (a second full pass), every missing, stale and different one counts.
+    const unexpected = report.counts.missing + report.counts.stale + report.counts.different - (report.recent ?? 0);
     if (options.maxChanges !== undefined && unexpected > options.maxChanges) {
       throw new CesyncError(
         'GUARD',
-        `${pipeline.name}: the check of ${derived.index} found ${unexpected} documents missing, without a row or different (${describeCounts(report)}), more than --max-changes ${options.maxChanges}; nothing was repaired and the alias stays where it was; pass --yes (or a larger --max-changes) to repair them and go on.`,
+        `${pipeline.name}: the check of ${derived.index} (round ${rounds}) found ${unexpected} documents missing, stale or different whose rows the fill and the catch-up should have carried (${describeCounts(report)}), more than --max-changes ${options.maxChanges}; ${rounds > 1 ? 'nothing more was repaired' : 'nothing was repaired'} and the alias stays where it was. Pass --yes (or a larger --max-changes) to repair them and go on.`,
       );
     }
     const r = await repairPipeline(stores, derived, report, { failures: options.failures(), failureLedgerPath: options.failureLedgerPath, signal, observer: options.observer });

@@ -91,8 +91,8 @@ function writer(prefix: string): { stop: () => Promise<number> } {
     while (!stopped) {
       const n = writes++;
       if (n % 2 === 0) await cql.execute(`INSERT INTO ${KS}.users (id, name) VALUES (?, ?)`, [`${prefix}-${n}`, `new ${n}`], { prepare: true });
-      // An UPDATE is an upsert: it only touches u100..u2899, so the rows a test deletes (u10-u12,
-      // u2990) are never written again, however long the run lasts.
+      // An UPDATE is an upsert: it only touches odd ids of u101..u2899, so the rows a test deletes
+      // (u10-u12, u2990) or stamps itself (even ids) are never written again, however long it runs.
       else await cql.execute(`UPDATE ${KS}.users SET name = ? WHERE id = ?`, [`changed ${prefix} ${n}`, `u${100 + (n % 2800)}`], { prepare: true });
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -264,16 +264,24 @@ it('--no-swap builds and checks but leaves the alias; a concrete index and an al
   expect(built.stdout).toContain('--no-swap');
   expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
   expect(await indicesOf(alias)).toEqual([`${alias}-000001`, `${alias}-000002`]);
-  // 30 documents lost from the built index: the next check finds them missing, more than
+  // What the fill and the catch-up should have carried, and did not: 15 documents lost from the
+  // built index, and 15 rows changed with a write time the catch-up's window had already passed
+  // (as if the catch-up had dropped them). The next check finds the 30 unexpected, more than
   // --max-changes 10, so it repairs nothing and leaves the alias (exit 5).
-  const lost = Array.from({ length: 30 }, (_, i) => `u${1000 + i}`);
   const before = (await es.count({ index: `${alias}-000002` })).count;
+  const lost = Array.from({ length: 15 }, (_, i) => `u${1000 + i}`);
   await es.bulk({ refresh: true, operations: lost.map((id) => ({ delete: { _index: `${alias}-000002`, _id: id } })) });
+  // Even ids of u100..u2899: no writer of this file updates them.
+  for (let i = 0; i < 15; i++) {
+    const id = `u${2000 + 2 * i}`;
+    const wt = (await cql.execute(`SELECT WRITETIME(name) AS wt FROM ${KS}.users WHERE id = ?`, [id], { prepare: true })).first()!.wt as cassandra.types.Long;
+    await cql.execute(`UPDATE ${KS}.users USING TIMESTAMP ? SET name = ? WHERE id = ?`, [wt.add(1), `late ${id}`, id], { prepare: true });
+  }
   const guarded = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`, '--max-changes', '10']);
   expect(guarded.code, guarded.stdout + guarded.stderr).toBe(5);
-  expect(guarded.stderr).toMatch(/found 30 documents missing, without a row or different \(missing 30\), more than --max-changes 10; nothing was repaired/);
+  expect(guarded.stderr).toMatch(/\(round 1\) found 30 documents missing, stale or different whose rows the fill and the catch-up should have carried \(missing 15, stale 15\), more than --max-changes 10; nothing was repaired/);
   expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
-  expect((await es.count({ index: `${alias}-000002` })).count).toBe(before - 30);
+  expect((await es.count({ index: `${alias}-000002` })).count).toBe(before - 15);
   // The next run finds it built, repairs the 30 (within the default 1000) and swaps it in.
   const swapped = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`]);
   expect(swapped.code, swapped.stdout + swapped.stderr).toBe(0);
