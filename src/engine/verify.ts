@@ -36,8 +36,8 @@ export interface VerifyOptions {
   readonly sinceVersion?: number;
   /**
    * Counts, in VerifyReport.recent, the missing, stale and different ids whose row's version is
-   * above this: rows written after a given point (a catch-up's window end), which no sync up to
-   * that point could have carried.
+   * above this: rows written after a given point (a catch-up's window end, where versions are
+   * what its window is on), which no sync up to that point could have carried.
    */
   readonly recentFrom?: number;
   readonly signal?: AbortSignal;
@@ -78,8 +78,8 @@ export interface VerifyReport {
   /** The spans in which differences were found, with how many (documents of other writers aside). */
   readonly driftSpans: readonly DriftSpan[];
   readonly untrackedDocuments: number;
-  /** With `recentFrom`: how many of the missing, stale and different ids have a row newer than it. */
-  readonly recent?: number;
+  /** With `recentFrom`: per class, how many of its ids have a row newer than it (orphans: 0). */
+  readonly recent?: Record<DriftClass, number>;
   /** Rows read from the source (keys and write times, or whole rows with `content`). */
   readonly rowsScanned: number;
   /** Bytes of Elasticsearch response bodies read. */
@@ -174,7 +174,7 @@ export async function verify(
     for (const d of docs) {
       const row = rows.get(d.id);
       rows.delete(d.id);
-      if (row) noteVersion(d.id, row.version);
+      if (row) noteVersion(d.id, Math.max(d.version, row.version));
       // An orphan is one at any age: its row is gone, so no version of the row is in the window.
       if (!row) ids.orphan.push(d.id);
       else if (!since(Math.max(d.version, row.version))) continue;
@@ -227,7 +227,7 @@ export async function verify(
     spansDiffering: differing.length,
     driftSpans,
     untrackedDocuments: untracked,
-    ...(options.recentFrom !== undefined ? { recent: new Set([...ids.missing, ...ids.stale, ...ids.different].filter((id) => recentIds.has(id))).size } : {}),
+    ...(options.recentFrom !== undefined ? { recent: Object.fromEntries(DRIFT_CLASSES.map((c) => [c, ids[c].filter((id) => recentIds.has(id)).length])) as Record<DriftClass, number> } : {}),
     rowsScanned,
     bytesReadFromIndex: target.bytesRead(),
     startedAt: new Date(started).toISOString(),

@@ -342,7 +342,10 @@ async function catchUpWith(
     read += r.read;
     indexed += r.indexed;
     failed += r.failed;
-    carriedTo = r.window.to;
+    // Where the build's watermark now stands, when the window is on the versions themselves (a
+    // scan of keys and write times). A change column windows on another quantity than the
+    // versions verify compares, so there is no point to compare them with.
+    carriedTo = r.changeDetection === 'scan' ? r.watermark.version : undefined;
     options.say(`${derived.name}: catch-up pass ${passes}: ${r.read} changed rows, ${r.indexed} written (${r.changeDetection})`);
     if (r.read < derived.incremental.batchSize || r.failed > 0) break;
     if ('from' in from) from = { from: r.window.to };
@@ -361,7 +364,7 @@ async function checkIndex(
   derived: PipelineConfig,
   building: OpenedPipeline,
   options: StepOptions,
-  /** The catch-up's window end (microseconds): rows newer than it are the writers' pace. */
+  /** Where the catch-up carried the build to, in versions (see catchUpWith); none: unknown. */
   carriedTo: number | undefined,
 ): Promise<NonNullable<ReindexReport['check']> & { readonly failed: number }> {
   const { signal } = options;
@@ -372,21 +375,27 @@ async function checkIndex(
   for (; rounds < CHECK_ROUNDS; ) {
     rounds += 1;
     await stores.target.refresh(derived.index, { signal });
-    report = await verify({ source: building.source, target: inspector }, { pipeline: pipeline.name, index: derived.index, signal, content: options.content, recentFrom: carriedTo });
+    // Two-way: the way back writes rows with the (older) versions of edits made in the index, so
+    // a row's version does not say when it reached the table.
+    const recentFrom = pipeline.direction === 'to-elasticsearch' ? carriedTo : undefined;
+    report = await verify({ source: building.source, target: inspector }, { pipeline: pipeline.name, index: derived.index, signal, content: options.content, recentFrom });
     const differences = total(report);
     options.say(`${pipeline.name}: verify of ${derived.index} (round ${rounds}): ${report.inSync ? 'in sync' : `${differences} differences (${describeCounts(report)})`}`);
     if (report.inSync) break;
-    // The guard counts what the fill and the catch-up should have carried: documents missing,
-    // stale or different whose row is not newer than the catch-up's window end. Rows written
-    // since are the writers' pace (as many per round as a busy table changes while it is
-    // compared), and documents without a row are rows deleted meanwhile (no incremental path
-    // sees a delete); repairing either in an index that nothing reads yet is the catch-up's work.
-    // Without a window end (a second full pass), every missing, stale and different one counts.
-    const unexpected = report.counts.missing + report.counts.stale + report.counts.different - (report.recent ?? 0);
+    // The guard counts what the fill and the catch-up should have carried: documents missing or
+    // stale whose row is not newer than where the catch-up carried the build. Rows written since
+    // are the writers' pace (as many per round as a busy table changes while it is compared).
+    // Not counted either: documents without a row (rows deleted meanwhile) and different ones (a
+    // nested row or a cell gone, expired by TTL): no incremental path sees a removal. Where row
+    // versions cannot be set against the catch-up (a change column, a second full pass, two-way),
+    // stale ones are taken for the writers' pace and missing ones all count. Whatever is repaired
+    // here goes into an index that nothing reads yet.
+    const { missing, stale } = report.counts;
+    const unexpected = report.recent ? missing - report.recent.missing + (stale - report.recent.stale) : missing;
     if (options.maxChanges !== undefined && unexpected > options.maxChanges) {
       throw new CesyncError(
         'GUARD',
-        `${pipeline.name}: the check of ${derived.index} (round ${rounds}) found ${unexpected} documents missing, stale or different whose rows the fill and the catch-up should have carried (${describeCounts(report)}), more than --max-changes ${options.maxChanges}; ${rounds > 1 ? 'nothing more was repaired' : 'nothing was repaired'} and the alias stays where it was. Pass --yes (or a larger --max-changes) to repair them and go on.`,
+        `${pipeline.name}: the check of ${derived.index} (round ${rounds}) found ${unexpected} documents that the fill and the catch-up should have carried (of ${describeCounts(report)}${report.recent ? `; rows written since the catch-up: ${report.recent.missing + report.recent.stale}` : ''}), more than --max-changes ${options.maxChanges}; ${rounds > 1 ? 'nothing more was repaired' : 'nothing was repaired'} and the alias stays where it was. Pass --yes (or a larger --max-changes) to repair them and go on.`,
       );
     }
     const r = await repairPipeline(stores, derived, report, { failures: options.failures(), failureLedgerPath: options.failureLedgerPath, signal, observer: options.observer });
@@ -624,6 +633,7 @@ function underName(sink: FailureSink, pipeline: string): FailureSink {
 export async function pipelineShape(pipeline: PipelineConfig, mapping: Record<string, unknown>): Promise<string> {
   const module = pipeline.transform?.module ? await readFile(pipeline.transform.module, 'utf8').catch(() => '') : '';
   const transform = pipeline.transform ? { ...pipeline.transform, module: undefined } : undefined;
-  const shaping = { fields: pipeline.fields, nest: pipeline.nest, lookups: pipeline.lookups, transform, id: pipeline.id, version: pipeline.version, module };
+  // Which rows the index holds (a PostgreSQL filter) is part of its shape too: a build of other rows is no build of this one.
+  const shaping = { fields: pipeline.fields, nest: pipeline.nest, lookups: pipeline.lookups, transform, id: pipeline.id, version: pipeline.version, module, ...(pipeline.filter !== undefined ? { filter: pipeline.filter } : {}) };
   return shapeDigest({ ...mapping, _meta: { ...(mapping._meta as object), shaping } }, pipeline.indexSettings);
 }

@@ -264,10 +264,23 @@ it('--no-swap builds and checks but leaves the alias; a concrete index and an al
   expect(built.stdout).toContain('--no-swap');
   expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
   expect(await indicesOf(alias)).toEqual([`${alias}-000001`, `${alias}-000002`]);
+  // Rows changed after the build, that a catch-up with a safety lag of a minute does not reach:
+  // the check finds them stale, the writers' pace, and repairs them whatever --max-changes says.
+  const lagged = writeConfig(
+    tempDir(),
+    rawConfig([{ name: `noswap_${run}`, keyspace: KS, table: 'users', index: alias, alias: true, incremental: { safetyLagMs: 60_000, batchSize: 500 } }]),
+  );
+  for (let i = 0; i < 30; i++) await cql.execute(`UPDATE ${KS}.users SET name = ? WHERE id = ?`, [`after the build ${i}`, `u${2100 + 2 * i}`], { prepare: true });
+  const paced = await runCli(['reindex', '--config', lagged, '--pipeline', `noswap_${run}`, '--no-swap', '--max-changes', '10']);
+  expect(paced.code, paced.stdout + paced.stderr).toBe(0);
+  expect(paced.stderr).toMatch(/verify of reindex_users_x-000002 \(round 1\): 30 differences \(stale 30\)/);
+  expect((await es.get<{ name: string }>({ index: `${alias}-000002`, id: 'u2100' }))._source?.name).toBe('after the build 0');
+  expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
+
   // What the fill and the catch-up should have carried, and did not: 15 documents lost from the
-  // built index, and 15 rows changed with a write time the catch-up's window had already passed
-  // (as if the catch-up had dropped them). The next check finds the 30 unexpected, more than
-  // --max-changes 10, so it repairs nothing and leaves the alias (exit 5).
+  // built index, and 15 rows changed with a write time the catch-up had already passed (as if it
+  // had dropped them). The next check finds the 30, more than --max-changes 20 (so the stale ones
+  // count), repairs nothing and leaves the alias (exit 5).
   const before = (await es.count({ index: `${alias}-000002` })).count;
   const lost = Array.from({ length: 15 }, (_, i) => `u${1000 + i}`);
   await es.bulk({ refresh: true, operations: lost.map((id) => ({ delete: { _index: `${alias}-000002`, _id: id } })) });
@@ -277,9 +290,9 @@ it('--no-swap builds and checks but leaves the alias; a concrete index and an al
     const wt = (await cql.execute(`SELECT WRITETIME(name) AS wt FROM ${KS}.users WHERE id = ?`, [id], { prepare: true })).first()!.wt as cassandra.types.Long;
     await cql.execute(`UPDATE ${KS}.users USING TIMESTAMP ? SET name = ? WHERE id = ?`, [wt.add(1), `late ${id}`, id], { prepare: true });
   }
-  const guarded = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`, '--max-changes', '10']);
+  const guarded = await runCli(['reindex', '--config', config, '--pipeline', `noswap_${run}`, '--max-changes', '20']);
   expect(guarded.code, guarded.stdout + guarded.stderr).toBe(5);
-  expect(guarded.stderr).toMatch(/\(round 1\) found 30 documents missing, stale or different whose rows the fill and the catch-up should have carried \(missing 15, stale 15\), more than --max-changes 10; nothing was repaired/);
+  expect(guarded.stderr).toMatch(/\(round 1\) found 30 documents that the fill and the catch-up should have carried \(of missing 15, stale 15; rows written since the catch-up: 0\), more than --max-changes 20; nothing was repaired/);
   expect(await aliasIndices(alias)).toEqual([`${alias}-000001`]);
   expect((await es.count({ index: `${alias}-000002` })).count).toBe(before - 15);
   // The next run finds it built, repairs the 30 (within the default 1000) and swaps it in.

@@ -49,7 +49,7 @@ export function reindexCommand(ctx: CliContext, setExitCode: (code: number) => v
     .option('--no-swap', 'build, catch up and verify the new index, but leave the alias where it is (a later run swaps)')
     .option('--restart', 'drop an unfinished rebuild and start a new one')
     .option('--content', 'verify content too, not only versions, before and after the swap (reads every document; finds changes that left the version as it was, see docs/types.md on WRITETIME)')
-    .option('--max-changes <n>', 'stop before the swap if the check finds more documents that the fill and the catch-up should have carried (rows written since, and deleted ones, do not count), and before a repair after the swap that changes more (default: maxChanges of the config, 1000)', nonNegativeInt)
+    .option('--max-changes <n>', 'stop before the swap if the check finds more documents that the fill and the catch-up should have carried (rows written since, deleted rows and removed cells do not count), and before a repair after the swap that changes more (default: maxChanges of the config, 1000)', nonNegativeInt)
     .option('-y, --yes', 'no --max-changes limit')
     .option('--lease-ttl <ms>', 'expiry of the lease that keeps a second reindex of the pipeline out, at least 1000; a killed run blocks the next this long (default 30000)', leaseTtl)
     .option('--report <file>', 'write the reports as JSON')
