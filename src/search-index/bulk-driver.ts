@@ -130,13 +130,16 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
     void sendBatch(entries);
   };
 
-  // A flush after `flushIntervalMs` without a new operation: a slow source's operations are not
-  // held back until `flushBytes` fill up. One at a time, behind any flush by bytes in progress.
+  // A flush once the batch's first operation waited `flushIntervalMs`: a slow source's operations
+  // are not held back until `flushBytes` fill up, a steady one's included (an interval counted
+  // from the last operation would never end while they keep coming). One at a time, behind any
+  // flush by bytes in progress.
   let timer: NodeJS.Timeout | undefined;
   let flushing: Promise<void> = Promise.resolve();
   const schedule = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
+      timer = undefined;
       flushing = flushing.then(flush, fail);
     }, flushIntervalMs);
   };
@@ -160,11 +163,12 @@ export async function runBulk<T>(transport: BulkTransport, options: BulkStream<T
       bytes += Buffer.byteLength(text);
       if (bytes >= flushBytes) {
         clearTimeout(timer);
+        timer = undefined;
         await flushing;
         // Waits here while every request is busy: the source is read no faster than answers come.
         flushing = flush();
         await flushing;
-      } else schedule();
+      } else if (timer === undefined) schedule();
     }
     clearTimeout(timer);
     await flushing;

@@ -194,8 +194,9 @@ it('rebuilds behind the alias under watch with a concurrent writer: no write los
 it('goes on after kill -9 during the fill, the catch-up and the check; a second rebuild at once is refused', async () => {
   const alias = `${ALIAS}_k`;
   await es.indices.delete({ index: `${alias}*`, ignore_unavailable: true });
-  // Slowed to about 400 writes a second, so that a kill lands in the middle of the fill.
-  const config = configFor(`killed_${run}`, alias, { throttle: { ratePerSecond: 400 }, pageSize: 100 });
+  // Slowed to about 400 writes a second, so that a kill lands in the middle of the fill; bulk
+  // requests every 200 ms (not the default 30 s), so documents arrive while it runs.
+  const config = configFor(`killed_${run}`, alias, { throttle: { ratePerSecond: 400 }, pageSize: 100, bulk: { flushIntervalMs: 200 } });
   const first = await runCli(['sync', '--config', config]);
   expect(first.code, first.stderr).toBe(0);
   const args = ['reindex', '--config', config, '--pipeline', `killed_${run}`, '--lease-ttl', '3000'];
