@@ -371,13 +371,13 @@ async function checkIndex(
   const inspector = new SearchIndexInspector(stores.target, { index: derived.index, metaField: META_FIELD });
   let repaired = 0;
   let report: VerifyReport | undefined;
+  // Two-way: the way back writes rows with the (older) versions of edits made in the index, so
+  // a row's version does not say when it reached the table.
+  const recentFrom = pipeline.direction === 'to-elasticsearch' ? carriedTo : undefined;
   let rounds = 0;
   for (; rounds < CHECK_ROUNDS; ) {
     rounds += 1;
     await stores.target.refresh(derived.index, { signal });
-    // Two-way: the way back writes rows with the (older) versions of edits made in the index, so
-    // a row's version does not say when it reached the table.
-    const recentFrom = pipeline.direction === 'to-elasticsearch' ? carriedTo : undefined;
     report = await verify({ source: building.source, target: inspector }, { pipeline: pipeline.name, index: derived.index, signal, content: options.content, recentFrom });
     const differences = total(report);
     options.say(`${pipeline.name}: verify of ${derived.index} (round ${rounds}): ${report.inSync ? 'in sync' : `${differences} differences (${describeCounts(report)})`}`);
