@@ -23,14 +23,16 @@ Services besides the default set:
   opensearch3           OpenSearch 3.6.0 (Java 21 or newer), http://127.0.0.1:9230
   elasticsearch-secure  Elasticsearch 8 with security on, https://127.0.0.1:9240, user elastic,
                         password cesync-local-es-pw, CA .services/tls/ca.pem
+  kafka                 Apache Kafka 4.4.0 (KRaft, single node), 127.0.0.1:9092
 Cassandra also accepts TLS clients (optional, same port) that trust .services/tls/ca.pem.
 
 Environment: CESYNC_CASSANDRA_VERSION, CESYNC_CASSANDRA_PORT, CESYNC_CASSANDRA_STORAGE_PORT,
 CESYNC_CASSANDRA_HEAP; for each search server CESYNC_<S>_VERSION, CESYNC_<S>_PORT,
 CESYNC_<S>_TRANSPORT_PORT, CESYNC_<S>_HEAP (heap default 1g) with <S> = ES (elasticsearch),
 ES7 (elasticsearch7), OS2 (opensearch2), OS3 (opensearch3), ES_SECURE (elasticsearch-secure;
-version default: CESYNC_ES_VERSION's); CESYNC_ES_USER (account the search servers run as when run
-by root), CESYNC_SERVICES_TIMEOUT (seconds), CESYNC_SERVICES_DIR, CESYNC_JAVA_HOME,
+version default: CESYNC_ES_VERSION's); CESYNC_KAFKA_VERSION, CESYNC_KAFKA_PORT,
+CESYNC_KAFKA_CONTROLLER_PORT, CESYNC_KAFKA_HEAP (default 512m); CESYNC_ES_USER (account the search
+servers run as when run by root), CESYNC_SERVICES_TIMEOUT (seconds), CESYNC_SERVICES_DIR, CESYNC_JAVA_HOME,
 CESYNC_JDK_DIRS, CESYNC_M2_REPO, CESYNC_PG_ADMIN_URL (superuser login that creates the role and
 database; default postgres://postgres@127.0.0.1:5432/postgres), CESYNC_PG_URL (a role and database
 of your own, used as they are instead).`;

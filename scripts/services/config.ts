@@ -13,7 +13,8 @@ export type ServiceName =
   | 'elasticsearch7'
   | 'opensearch2'
   | 'opensearch3'
-  | 'elasticsearch-secure';
+  | 'elasticsearch-secure'
+  | 'kafka';
 /**
  * Every service these scripts know, in canonical order: starts go this way, stops the other.
  * PostgreSQL (the machine's own server, only checked and set up) comes first: when it is already
@@ -28,13 +29,14 @@ export const serviceNames: readonly ServiceName[] = [
   'opensearch2',
   'opensearch3',
   'elasticsearch-secure',
+  'kafka',
 ];
 
 /**
  * What a start with no names starts (the integration suite's global setup relies on exactly these).
- * The other search servers (other versions, other products, security on) start only when named:
- * each costs a gigabyte of heap and seconds of a two-core machine. A stop with no names stops them
- * all, extras included.
+ * The other search servers (other versions, other products, security on) and Kafka start only when
+ * named: each costs hundreds of megabytes to a gigabyte of heap and seconds of a two-core machine.
+ * A stop with no names stops them all, extras included.
  */
 export const defaultServiceNames: readonly ServiceName[] = ['postgres', 'cassandra', 'elasticsearch'];
 
@@ -110,6 +112,19 @@ export interface SearchServerConfig {
 
 export type ElasticsearchConfig = SearchServerConfig;
 
+/** One Kafka node in KRaft mode, broker and controller in the same process. */
+export interface KafkaConfig {
+  version: string;
+  /** Broker (PLAINTEXT) port: the one clients bootstrap from. */
+  port: number;
+  /** KRaft controller port; unused by clients but must not clash. */
+  controllerPort: number;
+  heap: string;
+  /** JDK major version the server runs on. */
+  javaMajor: number;
+  readyTimeoutMs: number;
+}
+
 const readyTimeoutMs = envSeconds('CESYNC_SERVICES_TIMEOUT', 120) * 1000;
 
 export const cassandraConfig: CassandraConfig = {
@@ -183,6 +198,16 @@ export const elasticsearchSecureConfig: SearchServerConfig = searchServerConfig(
   transportPort: 9340,
   javaMajor: 17,
 });
+
+/** Apache Kafka, one KRaft node: started only when named (not in defaultServiceNames). */
+export const kafkaConfig: KafkaConfig = {
+  version: envString('CESYNC_KAFKA_VERSION', '4.4.0'),
+  port: envPort('CESYNC_KAFKA_PORT', 9092),
+  controllerPort: envPort('CESYNC_KAFKA_CONTROLLER_PORT', 9093),
+  heap: envHeap('CESYNC_KAFKA_HEAP', '512m'),
+  javaMajor: 17,
+  readyTimeoutMs,
+};
 
 /** A postgres:// URL from the environment; checked here so a typo fails before anything starts. */
 function envPostgresUrl(name: string, fallback: string): string {

@@ -3,10 +3,11 @@
 // Every call takes a cross-process lock, so concurrent callers neither fetch into the same folder
 // nor launch the same server twice.
 import { cassandra } from './cassandra.ts';
-import { cassandraConfig, defaultServiceNames, elasticsearchConfig, host, postgresConfig, serviceNames } from './config.ts';
+import { cassandraConfig, defaultServiceNames, elasticsearchConfig, host, kafkaConfig, postgresConfig, serviceNames } from './config.ts';
 import type { ServiceName } from './config.ts';
 import { elasticsearchSecure, elasticsearchSecureCredentials } from './elasticsearch-secure.ts';
 import { elasticsearch, elasticsearch7 } from './elasticsearch.ts';
+import { kafka } from './kafka.ts';
 import { startService, statusOf, stopService } from './lifecycle.ts';
 import { withLock } from './lock.ts';
 import { opensearch2, opensearch3 } from './opensearch.ts';
@@ -29,6 +30,7 @@ const services: Record<ServiceName, AnyService> = {
   opensearch2,
   opensearch3,
   'elasticsearch-secure': elasticsearchSecure,
+  kafka,
 };
 
 /** One search server a sync can write to: which product and major (to pick the client), and where. */
@@ -93,6 +95,11 @@ export interface ServiceEndpoints {
   };
   /** Every search server these scripts can run, the default `elasticsearch` among them. */
   targets: SearchTargets;
+  /** The single-node Kafka broker (plain, no authentication; answers only when started by name). */
+  kafka: {
+    /** Bootstrap servers as host:port, e.g. ['127.0.0.1:9092']. */
+    brokers: string[];
+  };
 }
 
 export interface StartResult {
@@ -134,6 +141,7 @@ export function serviceEndpoints(): ServiceEndpoints {
       opensearch3: target(opensearch3),
       'elasticsearch-secure': { ...target(elasticsearchSecure), ...elasticsearchSecureCredentials },
     },
+    kafka: { brokers: [`${host}:${kafkaConfig.port}`] },
   };
 }
 
@@ -150,7 +158,7 @@ function select(names: readonly ServiceName[] | undefined, fallback: readonly Se
 
 /**
  * Starts the named services (default: `defaultServiceNames`, i.e. postgres, cassandra and
- * elasticsearch; the other search servers only when named), one after another, fetching them first if needed
+ * elasticsearch; the other search servers and kafka only when named), one after another, fetching them first if needed
  * (the machine's own PostgreSQL is only checked and set up, never started: it is reported in
  * `alreadyRunning`, never in `started`). Resolves once every one accepts clients. If one fails, the ones this call already started are
  * stopped again before the error is rethrown.

@@ -28,29 +28,41 @@ function repoArgs(): string[] {
 }
 
 /**
- * Copies `groupId:artifactId:version` and all its runtime dependencies (jars) into `outDir`.
- * A throw-away pom in `workDir` declares the single dependency. The copy goes to a sibling temp
+ * Copies `groupId:artifactId:version` and all its runtime dependencies (jars) into `outDir`; given
+ * several coordinates, all of them and their dependencies (e.g. a server plus the logging backend
+ * it leaves to the application), resolved together so one version of each jar is copied. A
+ * throw-away pom in `workDir`, named after the first, declares them. The copy goes to a sibling temp
  * folder that is renamed into place at the end, so `outDir` exists only when it is complete.
  */
-export async function copyDependencies(coordinates: string, outDir: string, workDir: string): Promise<void> {
-  const [groupId, artifactId, version] = coordinates.split(':');
-  if (!groupId || !artifactId || !version) throw new Error(`expected groupId:artifactId:version, got ${coordinates}`);
+export async function copyDependencies(coordinates: string | readonly string[], outDir: string, workDir: string): Promise<void> {
+  const all = typeof coordinates === 'string' ? [coordinates] : coordinates;
+  const dependencies = all.map((coordinate) => {
+    const [groupId, artifactId, version] = coordinate.split(':');
+    if (!groupId || !artifactId || !version) throw new Error(`expected groupId:artifactId:version, got ${coordinate}`);
+    return { groupId, artifactId, version };
+  });
+  const [first] = dependencies;
+  if (!first) throw new Error('copyDependencies needs at least one groupId:artifactId:version');
   fs.mkdirSync(workDir, { recursive: true });
   const pom = `<?xml version="1.0" encoding="UTF-8"?>
-<!-- Throw-away project whose only purpose is to resolve ${coordinates} and its dependencies. -->
+<!-- Throw-away project whose only purpose is to resolve ${all.join(', ')} and their dependencies. -->
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>cesync.services</groupId>
-  <artifactId>fetch-${artifactId}</artifactId>
+  <artifactId>fetch-${first.artifactId}</artifactId>
   <version>1</version>
   <packaging>pom</packaging>
   <dependencies>
-    <dependency>
-      <groupId>${groupId}</groupId>
-      <artifactId>${artifactId}</artifactId>
-      <version>${version}</version>
+${dependencies
+  .map(
+    (d) => `    <dependency>
+      <groupId>${d.groupId}</groupId>
+      <artifactId>${d.artifactId}</artifactId>
+      <version>${d.version}</version>
     </dependency>
-  </dependencies>
+`,
+  )
+  .join('')}  </dependencies>
 </project>
 `;
   fs.writeFileSync(path.join(workDir, 'pom.xml'), pom);

@@ -1,8 +1,8 @@
 // What a managed server looks like to the generic start/stop/status logic (lifecycle.ts).
 //
 // Each server module implements this interface with its own fetch, configuration, launch and
-// readiness probe (cassandra.ts; the search servers through search-server.ts, configured in
-// elasticsearch.ts, opensearch.ts and elasticsearch-secure.ts); everything else is shared. A server the
+// readiness probe (cassandra.ts, kafka.ts; the search servers through search-server.ts, configured
+// in elasticsearch.ts, opensearch.ts and elasticsearch-secure.ts); everything else is shared. A server the
 // machine runs itself (postgres.ts) is a MachineService instead: checked and set up, never
 // fetched, launched or stopped.
 import type { ServiceName } from './config.ts';
@@ -26,7 +26,8 @@ export interface Service {
   pid(): number | undefined;
   /**
    * One readiness probe: resolves to the server's reported version when it accepts clients the way
-   * tests need (CQL login; cluster health yellow or green), undefined otherwise. Never throws.
+   * tests need (CQL login; cluster health yellow or green; Kafka metadata listing the broker),
+   * undefined otherwise. Never throws.
    */
   probe(): Promise<string | undefined>;
   /** Writes the configuration and starts the server in the background; resolves to its pid. */

@@ -11,6 +11,7 @@ import { retryCommand } from './commands/retry.js';
 import { serveCommand } from './commands/serve.js';
 import { statusCommand } from './commands/status.js';
 import { watchCommand } from './commands/watch.js';
+import { consumeCommand } from './commands/consume.js';
 import { syncCommand } from './commands/sync.js';
 import { repairCommand, verifyCommand } from './commands/verify.js';
 import type { CliContext } from './context.js';
@@ -50,6 +51,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   program.addCommand(repairCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(reindexCommand(ctx, (code) => (exitCode = code)));
   program.addCommand(watchCommand(ctx));
+  program.addCommand(consumeCommand(ctx));
   program.addCommand(statusCommand(ctx));
   program.addCommand(serveCommand(ctx));
   program.addCommand(configCommand(ctx));

@@ -6,6 +6,7 @@
  * silently falls back to a default.
  */
 import { z } from 'zod';
+import { consumerSchema, kafkaSchema } from './consumer-schema.js';
 
 const tlsSchema = z
   .strictObject({
@@ -557,6 +558,19 @@ export const configSchema = z
       .prefault({})
       .describe('cesync watch.'),
     api: apiSchema.prefault({}),
+    kafka: kafkaSchema.prefault({}),
+    consumers: z
+      .array(consumerSchema)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Map<string, number>();
+        list.forEach((c, i) => {
+          const other = seen.get(c.name);
+          if (other !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `consumer names must be unique: "${c.name}" is also the name of consumers.${other}` });
+          else seen.set(c.name, i);
+        });
+      })
+      .describe('Topics `cesync consume` reads, each with the handler that applies its events (docs/events.md).'),
   })
   .superRefine((c, ctx) => {
     sharedPending(c.pipelines).forEach(([i, message]) => ctx.addIssue({ code: 'custom', path: ['pipelines', i, 'pending'], message }));

@@ -21,6 +21,7 @@ describe('service names', () => {
       'opensearch2',
       'opensearch3',
       'elasticsearch-secure',
+      'kafka',
     ]);
     for (const name of serviceNames) expect(isServiceName(name)).toBe(true);
     expect(isServiceName('opensearch')).toBe(false);
