@@ -67,6 +67,29 @@ export class CassandraValueRows implements ValueRows {
     return c;
   }
 
+  resolve(name: string): string {
+    return this.column(name).name;
+  }
+
+  isKey(name: string): boolean {
+    return this.keyColumns.includes(this.column(name).name);
+  }
+
+  same(name: string, cell: unknown, value: unknown): boolean {
+    if (cell === null || cell === undefined || value === null || value === undefined) return cell === value;
+    const c = this.column(name);
+    const type: CqlType = c.type.code === T.list || c.type.code === T.set ? (c.type.info as CqlType) : c.type;
+    const canonical = compileConverter(type);
+    let bound: unknown;
+    try {
+      bound = this.bindable(c, value);
+    } catch {
+      // A value the column's type cannot hold is held by no cell.
+      return false;
+    }
+    return JSON.stringify(canonical(cell)) === JSON.stringify(canonical(bound));
+  }
+
   holding(name: string): HoldingKind {
     const c = this.column(name);
     if (c.type.code === T.list) return 'list';
@@ -94,7 +117,7 @@ export class CassandraValueRows implements ValueRows {
 
   private selectList(read: readonly string[]): { text: string; columns: ColumnSchema[]; timed: ColumnSchema[] } {
     const columns = [...new Set(read.map((r) => this.column(r).name))].map((n) => this.column(n)).filter((c) => !this.keyColumns.includes(c.name));
-    const timed = columns.filter((c) => c.kind !== 'partition' && c.kind !== 'clustering');
+    const timed = columns;
     const parts = [...this.keyColumns.map(quoteIdentifier), ...columns.map((c) => quoteIdentifier(c.name)), ...timed.map((c, i) => `${writetimeSelector(c)} AS "cesync_wt${i}"`)];
     return { text: parts.join(', '), columns, timed };
   }
@@ -102,7 +125,8 @@ export class CassandraValueRows implements ValueRows {
   private held(row: cassandra.types.Row, columns: readonly ColumnSchema[], timed: readonly ColumnSchema[]): HeldRow {
     const key: Record<string, unknown> = {};
     for (const k of this.keyColumns) key[k] = row.get(k);
-    const values: Record<string, unknown> = {};
+    // Key columns too: a `where` may name one.
+    const values: Record<string, unknown> = { ...key };
     for (const c of columns) {
       const v = row.get(c.name);
       values[c.name] = v === null || v === undefined ? null : isMultiCell(c.type) && !Array.isArray(v) && typeof v === 'object' && Symbol.iterator in v ? [...(v as Iterable<unknown>)] : v;

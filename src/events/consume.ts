@@ -76,6 +76,24 @@ export async function consume(log: EventLog, handler: EventHandler, deadLetters:
     idleTimer = setTimeout(() => idle.abort(), options.idleExitMs);
   };
   const stop = AbortSignal.any([signal, idle.signal]);
+  /**
+   * `work` (handling the batch, a dead letter, the commit) until it no longer fails with
+   * STORE_UNAVAILABLE, with a backoff between attempts; any other error, or the stop signal
+   * during a backoff, ends the loop with the batch not committed.
+   */
+  const untilAnswered = async <T>(work: () => Promise<T>, events: number): Promise<T> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await work();
+      } catch (e) {
+        if (!(e instanceof CesyncError) || e.code !== 'STORE_UNAVAILABLE' || signal.aborted) throw e;
+        const delayMs = Math.min(maxMs, firstMs * 2 ** Math.min(attempt - 1, 16));
+        observer?.retry?.(e, attempt, delayMs);
+        await sleep(delayMs, undefined, { signal }).catch(() => undefined);
+        if (signal.aborted) throw new CesyncError('INTERRUPTED', `stopped while waiting for a store; the batch of ${events} events is not committed and will be read again`, { cause: e });
+      }
+    }
+  };
   armIdle();
   try {
     for await (const events of log.batches(stop)) {
@@ -91,19 +109,8 @@ export async function consume(log: EventLog, handler: EventHandler, deadLetters:
         return undefined;
       });
       let handled: HandledBatch | undefined;
-      for (let attempt = 1; parsed.length > 0; attempt++) {
-        try {
-          // The stop signal is not passed on: a batch begun is finished, so that it can be committed.
-          handled = await handler.handle(parsed, { dryRun, signal: new AbortController().signal });
-          break;
-        } catch (e) {
-          if (!(e instanceof CesyncError) || e.code !== 'STORE_UNAVAILABLE' || signal.aborted) throw e;
-          const delayMs = Math.min(maxMs, firstMs * 2 ** Math.min(attempt - 1, 16));
-          observer?.retry?.(e, attempt, delayMs);
-          await sleep(delayMs, undefined, { signal }).catch(() => undefined);
-          if (signal.aborted) throw new CesyncError('INTERRUPTED', `stopped while waiting for a store; the batch of ${events.length} events is not committed and will be read again`, { cause: e });
-        }
-      }
+      // The stop signal is not passed on: a batch begun is finished, so that it can be committed.
+      if (parsed.length > 0) handled = await untilAnswered(() => handler.handle(parsed, { dryRun, signal: new AbortController().signal }), events.length);
       handled?.outcomes.forEach((o, j) => (outcomes[at[j]!] = o));
       const settled = outcomes as EventOutcome[];
       let deadLettered = 0;
@@ -111,11 +118,11 @@ export async function consume(log: EventLog, handler: EventHandler, deadLetters:
         for (const [i, o] of settled.entries()) {
           if (o.kind !== 'failed') continue;
           if (deadLetters) {
-            await deadLetters.send(events[i]!, { handler: handler.kind, error: o.reason });
+            await untilAnswered(() => deadLetters.send(events[i]!, { handler: handler.kind, error: o.reason }), events.length);
             deadLettered++;
           } else observer?.dropped?.(events[i]!, o.reason);
         }
-        await log.commit(events);
+        await untilAnswered(() => log.commit(events), events.length);
       }
       totals.batches++;
       totals.events += events.length;

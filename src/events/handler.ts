@@ -40,6 +40,12 @@ export interface HandledBatch {
 
 export interface EventHandler {
   readonly kind: string;
+  /**
+   * At most this many events per batch (default: the consumer's batchSize). replace-value takes
+   * one: an event is committed before the next is applied, so a batch read again never applies an
+   * older event after a newer one changed the same values (X→Y replayed after Z→X).
+   */
+  readonly eventsPerBatch?: number;
   handle(events: readonly ParsedEvent[], options: { readonly dryRun: boolean; readonly signal: AbortSignal }): Promise<HandledBatch>;
 }
 

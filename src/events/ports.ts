@@ -45,9 +45,9 @@ export interface HeldRow {
   readonly key: Readonly<Record<string, unknown>>;
   /** The key's parts as text, in key order (what `sync --ids` takes for this row). */
   readonly keyText: readonly string[];
-  /** The columns asked for, by name (a collection as an array). */
+  /** The columns asked for and the key columns, by the table's names (a collection as an array). */
   readonly values: Readonly<Record<string, unknown>>;
-  /** The newest write time (microseconds) of the scalar columns read, 0 when none was read. */
+  /** The newest write time (microseconds) of the non-key columns read (MAXWRITETIME of a collection), 0 when none was read. */
   readonly writtenAt: number;
 }
 
@@ -70,8 +70,18 @@ export interface ValueRows {
   /** Shown in messages: keyspace.table. */
   readonly where: string;
   readonly keyColumns: readonly string[];
+  /** The table's own name of a column as configured (`CreatedBy` is `createdby`); a coded error when it has none. */
+  resolve(column: string): string;
+  /** Whether `column` is part of the primary key (a key cannot be changed in place). */
+  isKey(column: string): boolean;
   /** How `column` holds values; throws a coded error for a column the table lacks or cannot hold a value in. */
   holding(column: string): HoldingKind;
+  /**
+   * Whether a value as the table holds it (`cell`: one value, or one element of a collection) is
+   * `value` as an event gives it, compared as the column's type: an upper-case uuid, `1.50` and
+   * `1.5` of a decimal, `"007"` and `7` of an int are the same.
+   */
+  same(column: string, cell: unknown, value: unknown): boolean;
   /** Rows whose `column` equals `value` (a scalar) or contains it (a collection), with the columns of `read`. */
   find(column: string, value: unknown, read: readonly string[], signal?: AbortSignal): AsyncIterable<HeldRow>;
   /** The row of this key, with the columns of `read`; undefined when there is none. */

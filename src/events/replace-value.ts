@@ -43,37 +43,43 @@ interface Column {
   readonly holding: HoldingKind;
 }
 
-/** The value of one column with `from` replaced by `to`, or undefined when it does not hold `from`. */
-export function replaced(holding: HoldingKind, current: unknown, from: Scalar, to: Scalar): unknown {
+/** Whether a cell (or a collection's element) as the table holds it is a value as the event gives it. */
+export type Same = (cell: unknown, value: unknown) => boolean;
+
+/**
+ * The value of one column with `from` replaced by `to`, or undefined when it does not hold `from`.
+ * `same` compares as the column's type (ValueRows.same). In a list every `from` becomes `to` in
+ * place and duplicates of `to` go; in a set `from` goes and `to` comes.
+ */
+export function replaced(holding: HoldingKind, current: unknown, from: Scalar, to: Scalar, same: Same): unknown {
   if (holding === 'scalar') return same(current, from) ? to : undefined;
   if (!Array.isArray(current) || !current.some((v) => same(v, from))) return undefined;
   const out: unknown[] = [];
+  let placed = false;
   for (const v of current) {
-    const next = same(v, from) ? to : v;
+    const isNew = same(v, from) || same(v, to);
     // No duplicates: the new value once, where the first of them was.
-    if (!out.some((o) => same(o, next))) out.push(next);
+    if (!isNew) out.push(v);
+    else if (!placed) {
+      out.push(to);
+      placed = true;
+    }
   }
   return out;
-}
-
-/** Equal as the table holds them: a uuid or a number may come back as an object with toString. */
-function same(a: unknown, b: Scalar): boolean {
-  if (a === b) return true;
-  if (a === null || a === undefined) return false;
-  return typeof a === 'object' ? String(a) === String(b) : typeof a === typeof b ? false : String(a) === String(b);
 }
 
 export async function replaceValueHandler(config: ReplaceValueConfig, deps: ReplaceValueDeps): Promise<EventHandler> {
   const { rows } = deps;
   const columns: Column[] = config.columns.map((c) => {
-    const column = typeof c === 'string' ? c : c.column;
+    const column = rows.resolve(typeof c === 'string' ? c : c.column);
+    if (rows.isKey(column)) throw new CesyncError('SCHEMA_MISMATCH', `${rows.where}.${column} is part of the primary key: a key cannot be changed in place`);
     return { column, field: (typeof c === 'string' ? undefined : c.field) ?? deps.fieldOf?.(column) ?? column, holding: rows.holding(column) };
   });
   const fromPath = parseEventPath(config.from);
   const toPath = parseEventPath(config.to);
   const when = compileWhen(config.when);
-  const where = Object.entries(config.where ?? {}).map(([column, w]) => {
-    rows.holding(column);
+  const where = Object.entries(config.where ?? {}).map(([name, w]) => {
+    const column = rows.resolve(name);
     return { column, w: 'in' in w ? { in: w.in } : { path: parseEventPath(w.path), text: w.path } };
   });
   const requires = await Promise.all(
@@ -84,12 +90,15 @@ export async function replaceValueHandler(config: ReplaceValueConfig, deps: Repl
     })),
   );
   for (const r of requires) {
+    r.key = r.key.map(([c, p, t]) => [r.rows.resolve(c), p, t] as const);
+    r.columns = r.columns.map(([c, p, t]) => [r.rows.resolve(c), p, t] as const);
+  }
+  for (const r of requires) {
     const given = new Set(r.key.map(([c]) => c));
     const lacking = r.rows.keyColumns.filter((k) => !given.has(k));
     if (lacking.length > 0 || given.size !== r.rows.keyColumns.length) {
       throw new CesyncError('SCHEMA_MISMATCH', `require ${r.rows.where}: key must name the primary key columns ${r.rows.keyColumns.join(', ')} (got ${[...given].join(', ')})`);
     }
-    for (const [c] of r.columns) r.rows.holding(c);
   }
   const read = [...new Set([...columns.map((c) => c.column), ...where.map((w) => w.column)])];
   const nowMicros = deps.nowMicros ?? (() => Date.now() * 1000);
@@ -113,7 +122,7 @@ export async function replaceValueHandler(config: ReplaceValueConfig, deps: Repl
         const v = scalarAt(body, path, text);
         // An empty value in the event (Sunbird sends organisationId "" at times) checks nothing.
         if ('error' in v || v.value === '') continue;
-        if (!same(row.values[column], v.value)) {
+        if (!required.same(column, row.values[column], v.value)) {
           lookups.missing++;
           return `${where} row ${JSON.stringify(key)} has ${column} ${JSON.stringify(row.values[column] ?? null)}, not ${JSON.stringify(v.value)} (${text})`;
         }
@@ -124,12 +133,13 @@ export async function replaceValueHandler(config: ReplaceValueConfig, deps: Repl
   }
 
   function matchesWhere(row: HeldRow, values: Map<string, readonly Scalar[]>): boolean {
-    for (const [column, allowed] of values) if (!allowed.some((a) => same(row.values[column], a))) return false;
+    for (const [column, allowed] of values) if (!allowed.some((a) => rows.same(column, row.values[column], a))) return false;
     return true;
   }
 
   return {
     kind: 'replace-value',
+    eventsPerBatch: 1,
     async handle(events: readonly ParsedEvent[], { dryRun, signal }): Promise<HandledBatch> {
       const outcomes: EventOutcome[] = [];
       const lookups = { found: 0, missing: 0 };
@@ -149,7 +159,15 @@ export async function replaceValueHandler(config: ReplaceValueConfig, deps: Repl
           outcomes.push({ kind: 'failed', reason: 'error' in from ? from.error : (to as { error: string }).error });
           continue;
         }
-        if (same(from.value, to.value)) {
+        if (from.value === '' || to.value === '') {
+          // An empty old value would take every row whose column is empty; an empty new one would wipe the column.
+          outcomes.push({ kind: 'failed', reason: `${from.value === '' ? config.from : config.to} is empty` });
+          continue;
+        }
+        // Looked up in the index even if the event is skipped below: an earlier attempt of this
+        // event may have changed rows whose documents it did not sync.
+        oldValues.push(from.value);
+        if (String(from.value) === String(to.value)) {
           outcomes.push({ kind: 'skipped', reason: `${config.from} and ${config.to} are the same value` });
           continue;
         }
@@ -196,7 +214,7 @@ export async function replaceValueHandler(config: ReplaceValueConfig, deps: Repl
           if (!matchesWhere(row, whereValues)) continue;
           const set: Record<string, unknown> = {};
           for (const c of columns) {
-            const next = replaced(c.holding, row.values[c.column], from.value, to.value);
+            const next = replaced(c.holding, row.values[c.column], from.value, to.value, (cell, v) => rows.same(c.column, cell, v));
             if (next !== undefined) set[c.column] = next;
           }
           if (Object.keys(set).length === 0) continue;
@@ -214,7 +232,6 @@ export async function replaceValueHandler(config: ReplaceValueConfig, deps: Repl
           }
         }
         for (const ch of changes) toSync.set(JSON.stringify(ch.row.keyText), ch.row.keyText);
-        oldValues.push(from.value);
         outcomes.push({ kind: 'applied', rowsChanged: dryRun ? 0 : changes.length, rowsRead });
       }
       if (dryRun) return { outcomes, documents: NO_DOCUMENTS, lookups, planned };

@@ -54,7 +54,13 @@ export async function openConsumer(
   consumer: ConsumerConfig,
   options: { readonly observer?: RunObserver } = {},
 ): Promise<ConsumerWiring> {
-  const [pipeline, ...more] = selectPipelines(config, [consumer.handler.pipeline]);
+  let selected: PipelineConfig[];
+  try {
+    selected = selectPipelines(config, [consumer.handler.pipeline]);
+  } catch (e) {
+    throw e instanceof CesyncError ? new CesyncError(e.code, `consumer ${consumer.name}: handler.pipeline: ${e.message}`) : e;
+  }
+  const [pipeline, ...more] = selected;
   if (!pipeline || more.length > 0) throw new CesyncError('USAGE', `consumer ${consumer.name}: handler.pipeline ${consumer.handler.pipeline} names ${more.length + 1} pipelines; name one table (NAME.TABLE)`);
   const opened = await openPipeline(stores, pipeline, options.observer);
   const deleteMissing = consumer.handler.kind === 'sync-ids' && consumer.handler.deleteMissing;

@@ -1,8 +1,10 @@
 // `cesync consume` against real Kafka, Cassandra and the search cluster: Sunbird's ownership
 // transfer event (its sample, verbatim) applied to more than 1,000 course batches in both stores;
 // a dry run that changes and commits nothing; malformed events and unknown users dead-lettered or
-// skipped; two consumers of one group sharing the partitions; kill -9 mid-batch, then a restart;
-// the search cluster cut mid-batch, then back. After each: verify finds no difference.
+// skipped, with metrics; two consumers of one group sharing the partitions; kill -9 mid-batch,
+// then a restart; the search cluster cut mid-batch, then back; Kafka stopped and started under a
+// running consumer; Cassandra stopped and started mid-batch. After each: the stores are counted,
+// and verify finds no difference.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +15,7 @@ import type { Client as EsClient } from '@elastic/elasticsearch';
 import type cassandra from 'cassandra-driver';
 import { Admin, Consumer, Producer, stringSerializers } from '@platformatic/kafka';
 import { startServices, stopServices, type ServiceName } from '../../scripts/services/index.ts';
-import { deleteIndex, openTestClients, rawConfig, runCli, target, tempDir, testEnv } from './harness.js';
+import { cassandraClient, deleteIndex, openTestClients, rawConfig, runCli, target, tempDir, testEnv } from './harness.js';
 
 const KS = 'cesync_consume';
 const SAMPLE = readFileSync('examples/events/ownership-transfer-event.json', 'utf8');
@@ -117,6 +119,17 @@ async function produce(topic: string, values: readonly string[], keys?: readonly
   }
 }
 
+/** The group's committed offset of partition 0 of the topic (-1 when none). */
+async function committed(group: string, topic: string): Promise<bigint> {
+  const admin = new Admin({ clientId: 'cesync-test', bootstrapBrokers: brokers });
+  try {
+    const [g] = await admin.listConsumerGroupOffsets({ groups: [group] });
+    return g?.topics.find((t) => t.name === topic)?.partitions.find((p) => p.partitionIndex === 0)?.committedOffset ?? -1n;
+  } finally {
+    await admin.close();
+  }
+}
+
 /** Every message of a topic (from the start), with its headers. */
 async function readTopic(topic: string, expected: number): Promise<{ value: string; headers: Record<string, string> }[]> {
   const consumer = new Consumer({ clientId: 'cesync-test', groupId: `reader-${Date.now()}`, bootstrapBrokers: brokers });
@@ -198,7 +211,7 @@ async function until(what: string, check: () => Promise<boolean> | boolean, time
 }
 
 /** The totals `consume` logs when it stops. */
-function totals(output: string): { events: number; applied: number; skipped: number; failed: number; deadLettered: number; rowsChanged: number } {
+function totals(output: string): { batches: number; events: number; applied: number; skipped: number; failed: number; deadLettered: number; rowsChanged: number } {
   const line = output.split('\n').filter((l) => l.includes('"consume stopped"')).pop();
   if (!line) throw new Error(`no "consume stopped" line in:\n${output.slice(-3000)}`);
   type Totals = ReturnType<typeof totals>;
@@ -277,7 +290,8 @@ it('dead-letters malformed events with the reason, skips unknown users and event
   delete noFrom.edata.fromUserProfile;
   await produce(n.topic, ['{not json', JSON.stringify(noFrom), JSON.stringify(unknownTo), JSON.stringify(wrongOrg), JSON.stringify(otherAction), SAMPLE]);
   const c = startConsume(file, ['--exit-when-idle', '6000', '--metrics-port', '0']);
-  await until('the batch applied', () => c.output().includes('"events applied"'));
+  // replace-value takes one event per batch: six batches.
+  await until('the six events handled', () => c.output().split('"events applied"').length - 1 === 6);
   const url = /"metrics":"([^"]+)"/.exec(c.output())![1]!;
   const metrics = await (await fetch(url)).text();
   const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}]/g, '\\$&')} (\\S+)$`, 'm').exec(metrics)?.[1]);
@@ -289,7 +303,7 @@ it('dead-letters malformed events with the reason, skips unknown users and event
   expect(value('cesync_consume_documents_total{consumer="ownership-transfer",outcome="indexed"}')).toBe(30);
   expect(await c.exit, c.output()).toBe(0);
   const out = c.output();
-  expect(totals(out)).toMatchObject({ events: 6, applied: 1, skipped: 3, failed: 2, deadLettered: 2, rowsChanged: 30 });
+  expect(totals(out)).toMatchObject({ batches: 6, events: 6, applied: 1, skipped: 3, failed: 2, deadLettered: 2, rowsChanged: 30 });
   const dead = await readTopic(`${n.topic}.failed`, 2);
   expect(dead.map((d) => d.value)).toEqual(['{not json', JSON.stringify(noFrom)]);
   expect(dead[0]!.headers['cesync-error']).toMatch(/not JSON/);
@@ -308,8 +322,8 @@ it('two consumers of one group share the partitions and together apply every eve
   for (let i = 0; i < 600; i++) await cql.execute(`INSERT INTO ${KS}.user (id, rootorgid, firstname) VALUES (?, 'o', ?)`, [`u${i}`, `n${i}`], { prepare: true });
   const file = configFor(n, { handler: { kind: 'sync-ids', pipeline: 'users', ids: ['objectIds[*]', 'object.id'], when: { objectType: 'user' } } });
   await createTopic(n.topic, 4);
-  const a = startConsume(file, ['--exit-when-idle', '8000']);
-  const b = startConsume(file, ['--exit-when-idle', '8000']);
+  const a = startConsume(file, ['--exit-when-idle', '20000']);
+  const b = startConsume(file, ['--exit-when-idle', '20000']);
   await until('both consumers joined', () => a.output().includes('consume started') && b.output().includes('consume started'));
   await new Promise((r) => setTimeout(r, 3000));
   const events = Array.from({ length: 300 }, (_, i) => JSON.stringify(i % 2 ? { objectType: 'user', objectIds: [`u${2 * i}`, `u${2 * i + 1}`] } : { objectType: 'user', object: { id: `u${2 * i}` }, objectIds: [`u${2 * i + 1}`] }));
@@ -346,7 +360,7 @@ it('kill -9 of a consumer mid-batch, then a restart: the same final state as an 
   expect(await tableCounts()).toEqual({ rows: total, fromLive: 0, toCreated: 2000, toMentor: 400 + 2000 / 5, expiredFrom: 20, duplicates: 0 });
   expect(await indexCounts(n.index)).toEqual({ docs: total, fromLive: 0, toCreated: 2000 });
   await verifyClean(file);
-});
+}, 400_000);
 
 /** Forwards to the search cluster until `cut()`, refuses connections until `restore()`. */
 function proxy(to: URL): Promise<{ server: Server; port: number; cut: () => void; restore: () => void }> {
@@ -381,7 +395,7 @@ function proxy(to: URL): Promise<{ server: Server; port: number; cut: () => void
 
 it('waits through a search cluster outage mid-batch with nothing committed, then finishes: both stores agree', async () => {
   const n = names();
-  const total = await seedBatches(600, 100, 0);
+  const total = await seedBatches(3000, 100, 0);
   const file = configFor(n);
   expect((await runCli(['sync', '--config', file, '--pipeline', 'course-batch'])).code).toBe(0);
   const p = await proxy(new URL(target().node));
@@ -390,20 +404,77 @@ it('waits through a search cluster outage mid-batch with nothing committed, then
     await createTopic(n.topic, 1);
     await produce(n.topic, [SAMPLE]);
     const c = startConsume(viaProxy, ['--exit-when-idle', '5000']);
-    await until('rows changing', async () => (await tableCounts()).toCreated > 50, 120_000);
+    await until('rows changing', async () => (await tableCounts()).toCreated > 20, 120_000);
     p.cut();
     await until('a retry logged', () => c.output().includes('store unavailable'), 120_000);
     await new Promise((r) => setTimeout(r, 2000));
+    expect(await committed(n.group, n.topic)).toBe(-1n);
     p.restore();
     expect(await c.exit, c.output()).toBe(0);
+    expect(await committed(n.group, n.topic)).toBe(1n);
     expect(totals(c.output())).toMatchObject({ events: 1, applied: 1 });
-    expect(await tableCounts()).toMatchObject({ rows: total, fromLive: 0, toCreated: 600, duplicates: 0 });
-    expect(await indexCounts(n.index)).toEqual({ docs: total, fromLive: 0, toCreated: 600 });
+    expect(await tableCounts()).toMatchObject({ rows: total, fromLive: 0, toCreated: 3000, duplicates: 0 });
+    expect(await indexCounts(n.index)).toEqual({ docs: total, fromLive: 0, toCreated: 3000 });
     await verifyClean(file);
   } finally {
     p.server.close();
   }
-});
+}, 400_000);
+
+it('Kafka stopped and started again under a running consumer: it joins the group again and applies what comes after', async () => {
+  const n = names();
+  await seedBatches(0, 0, 0);
+  await cql.execute(`TRUNCATE ${KS}.user`);
+  for (let i = 0; i < 40; i++) await cql.execute(`INSERT INTO ${KS}.user (id, rootorgid, firstname) VALUES (?, 'o', ?)`, [`k${i}`, `n${i}`], { prepare: true });
+  const file = configFor(n, { handler: { kind: 'sync-ids', pipeline: 'users', ids: ['objectIds[*]'] } });
+  await createTopic(n.topic, 2);
+  const c = startConsume(file);
+  await until('the consumer joined', () => c.output().includes('consume started'));
+  await produce(n.topic, Array.from({ length: 20 }, (_, i) => JSON.stringify({ objectIds: [`k${i}`] })));
+  await until('the first events applied', async () => (await es.count({ index: `${n.index}_users` }).catch(() => ({ count: 0 }))).count === 20);
+  try {
+    await stopServices(['kafka']);
+    await until('the consumer noticed', () => c.output().includes('joining the group again'), 120_000);
+  } finally {
+    await startServices(['kafka']);
+  }
+  await produce(n.topic, Array.from({ length: 20 }, (_, i) => JSON.stringify({ objectIds: [`k${20 + i}`] })));
+  await until('the later events applied', async () => {
+    await es.indices.refresh({ index: `${n.index}_users` });
+    return (await es.count({ index: `${n.index}_users` })).count === 40;
+  }, 120_000);
+  c.child.kill('SIGTERM');
+  expect(await c.exit, c.output()).toBe(0);
+  expect(c.output()).toContain('"consume stopped"');
+}, 300_000);
+
+// Last: it restarts Cassandra, which every other test of this file uses.
+it('waits through a Cassandra restart mid-batch with nothing committed, then finishes: both stores agree', async () => {
+  const n = names();
+  const total = await seedBatches(4000, 200, 0);
+  const file = configFor(n);
+  expect((await runCli(['sync', '--config', file, '--pipeline', 'course-batch'])).code).toBe(0);
+  await createTopic(n.topic, 1);
+  await produce(n.topic, [SAMPLE]);
+  const c = startConsume(file, ['--exit-when-idle', '5000']);
+  await until('rows changing', async () => (await tableCounts()).toCreated > 20, 120_000);
+  await cql.shutdown();
+  try {
+    await stopServices(['cassandra']);
+    await until('a retry logged', () => c.output().includes('store unavailable'), 120_000);
+    expect(await committed(n.group, n.topic)).toBe(-1n);
+  } finally {
+    await startServices(['cassandra']);
+    cql = cassandraClient();
+    await cql.connect();
+  }
+  expect(await c.exit, c.output()).toBe(0);
+  expect(await committed(n.group, n.topic)).toBe(1n);
+  expect(totals(c.output())).toMatchObject({ events: 1, applied: 1 });
+  expect(await tableCounts()).toMatchObject({ rows: total, fromLive: 0, toCreated: 4000, duplicates: 0 });
+  expect(await indexCounts(n.index)).toEqual({ docs: total, fromLive: 0, toCreated: 4000 });
+  await verifyClean(file);
+}, 400_000);
 
 afterAll(async () => {
   for (let i = 1; i <= run; i++) {

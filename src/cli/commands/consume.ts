@@ -81,7 +81,12 @@ export function consumeCommand(ctx: CliContext): Command {
         const { handler, pipeline } = await openConsumer(stores, { ...expanded, failureLedger: config.failureLedger }, c, {
           observer: served.metrics?.observer({ pipeline: c.handler.pipeline, direction: 'to-elasticsearch' }),
         });
-        const events = new KafkaEventLog({ kafka: config.kafka, consumer: c, onCommitRefused: (e) => log.warn({ consumer: c.name, error: reason(e) }, 'a rebalance moved a partition before its commit; its events are read again by its new owner') });
+        const events = new KafkaEventLog({
+          kafka: config.kafka,
+          consumer: handler.eventsPerBatch ? { ...c, batchSize: Math.min(c.batchSize, handler.eventsPerBatch) } : c,
+          onCommitRefused: (e) => log.warn({ consumer: c.name, error: reason(e) }, 'a rebalance moved a partition before its commit; its events are read again by its new owner'),
+          onRejoin: (e, attempt, delayMs) => log.warn({ consumer: c.name, attempt, retryInMs: delayMs, error: reason(e) }, 'the consumer stream ended (a rebalance, or Kafka not answering); joining the group again from the committed offsets'),
+        });
         closers.push(() => events.close());
         const deadLetters = c.deadLetterTopic && !flags.dryRun ? new KafkaDeadLetters(config.kafka, c.deadLetterTopic, c.name) : undefined;
         if (deadLetters) closers.push(() => deadLetters.close());
