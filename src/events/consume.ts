@@ -52,6 +52,8 @@ export interface ConsumeTotals {
   failed: number;
   deadLettered: number;
   rowsChanged: number;
+  /** With idleExitMs, the events left uncommitted in the partitions held when it stopped. */
+  lagAtExit?: number;
 }
 
 /** Parses an event's value as JSON; a value that is not is an outcome of its own. */
@@ -134,6 +136,12 @@ export async function consume(log: EventLog, handler: EventHandler, deadLetters:
       observer?.batch?.({ events, outcomes: settled, handled, parsedAt: at, deadLettered, seconds: (performance.now() - started) / 1000, dryRun });
       armIdle();
       if (signal.aborted) break;
+    }
+    // Stopped as idle: the log must still answer, so that a topic unreadable for as long (the
+    // brokers gone) is not reported as drained.
+    if (idle.signal.aborted && !signal.aborted) {
+      const lags = await log.lag();
+      totals.lagAtExit = [...lags.values()].reduce((a, b) => a + b, 0);
     }
   } finally {
     clearTimeout(idleTimer);

@@ -41,7 +41,9 @@ export interface KafkaEventLogOptions {
 const REJOIN_BACKOFF = { firstMs: 1000, maxMs: 30_000 };
 
 export class KafkaEventLog implements EventLog {
-  private readonly client: Consumer<Buffer, Buffer, Buffer, Buffer>;
+  private client: Consumer<Buffer, Buffer, Buffer, Buffer>;
+  /** Aborted when the client fails, to wake a wait for events. */
+  private wake = new AbortController();
   private readonly options: KafkaEventLogOptions;
   private readonly where: string;
   private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
@@ -53,19 +55,35 @@ export class KafkaEventLog implements EventLog {
   constructor(options: KafkaEventLogOptions) {
     this.options = options;
     this.where = brokersWhere(options.kafka);
-    this.client = new Consumer({
-      ...clientOptions(options.kafka, `${options.kafka.clientId}-${options.consumer.name}`),
+    this.client = this.createClient();
+  }
+
+  /**
+   * A client of the group. Its failures end the current stream: a failed background rejoin
+   * (which the client reports as 'error', and which unheard would end the process), and a
+   * heartbeat that no broker answered for a whole rebalance timeout (a broker restarted, the
+   * group forgot the member). Either way the log then starts over with a new client.
+   */
+  private createClient(): Consumer<Buffer, Buffer, Buffer, Buffer> {
+    const { kafka, consumer } = this.options;
+    const client = new Consumer<Buffer, Buffer, Buffer, Buffer>({
+      ...clientOptions(kafka, `${kafka.clientId}-${consumer.name}`),
       // A JoinGroup may wait out the whole rebalance: its request must outlast it.
-      requestTimeout: options.kafka.sessionTimeoutMs + 10_000,
-      groupId: options.consumer.groupId,
-      sessionTimeout: options.kafka.sessionTimeoutMs,
-      heartbeatInterval: options.kafka.heartbeatIntervalMs,
-      rebalanceTimeout: options.kafka.sessionTimeoutMs,
+      requestTimeout: kafka.sessionTimeoutMs + 10_000,
+      groupId: consumer.groupId,
+      sessionTimeout: kafka.sessionTimeoutMs,
+      heartbeatInterval: kafka.heartbeatIntervalMs,
+      rebalanceTimeout: kafka.sessionTimeoutMs,
     });
-    // The client reports a failed background rejoin as an 'error': unheard, it would end the process.
-    this.client.on('error', (e: Error) => {
-      this.failure ??= e;
-    });
+    client.on('error', (e: Error) => this.fail(client, e));
+    client.on('consumer:heartbeat:stalled', () => this.fail(client, new Error(`no heartbeat answered for ${kafka.sessionTimeoutMs} ms`)));
+    return client;
+  }
+
+  private fail(client: Consumer<Buffer, Buffer, Buffer, Buffer>, e: Error): void {
+    if (client !== this.client) return;
+    this.failure ??= e;
+    this.wake.abort();
   }
 
   /** Whether a message was read in the group's current generation, from a partition this consumer still holds. */
@@ -83,8 +101,10 @@ export class KafkaEventLog implements EventLog {
 
   private watch(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): MessagesStream<Buffer, Buffer, Buffer, Buffer> {
     this.failure = undefined;
+    this.wake = new AbortController();
+    const client = this.client;
     stream.on('error', (e: Error) => {
-      if (this.stream === stream) this.failure ??= e;
+      if (this.stream === stream) this.fail(client, e);
     });
     return stream;
   }
@@ -111,6 +131,10 @@ export class KafkaEventLog implements EventLog {
   private async reopen(cause: Error, signal: AbortSignal): Promise<boolean> {
     await this.stream?.close().catch(() => undefined);
     this.stream = undefined;
+    // A new client: the old one may hold connections and a membership that no broker knows any more.
+    const old = this.client;
+    this.client = this.createClient();
+    await old.close(true).catch(() => undefined);
     for (let attempt = 1; !signal.aborted; attempt++) {
       const delayMs = Math.min(REJOIN_BACKOFF.maxMs, REJOIN_BACKOFF.firstMs * 2 ** Math.min(attempt - 1, 16));
       this.options.onRejoin?.(cause, attempt, delayMs);
@@ -145,7 +169,7 @@ export class KafkaEventLog implements EventLog {
         }
         // Wait for more, at most batchWaitMs once the batch has something (else until the signal).
         const done = new AbortController();
-        const wait = AbortSignal.any([signal, done.signal, ...(batch.length > 0 ? [AbortSignal.timeout(Math.max(1, batchWaitMs))] : [])]);
+        const wait = AbortSignal.any([signal, done.signal, this.wake.signal, ...(batch.length > 0 ? [AbortSignal.timeout(Math.max(1, batchWaitMs))] : [])]);
         try {
           await Promise.race([once(stream, 'readable', { signal: wait }), once(stream, 'close', { signal: wait }), once(stream, 'error', { signal: wait })]);
         } catch {
@@ -216,7 +240,6 @@ export class KafkaEventLog implements EventLog {
   }
 
   async lag(): Promise<Map<string, number>> {
-    if (!this.stream) return new Map();
     const out = new Map<string, number>();
     try {
       const lags = await this.client.getLag({ topics: [this.options.consumer.topic] });

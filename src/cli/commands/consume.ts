@@ -32,6 +32,9 @@ interface ConsumeFlags extends MetricsFlags {
 }
 
 const LAG_EVERY_MS = 10_000;
+const CLOSE_MS = 10_000;
+/** After everything closed, a process still held open by a client's stray handle exits after this. */
+const EXIT_GRACE_MS = 5000;
 
 /** The dry-run plan of the batch's i-th event (the handler numbers the events it was given: the parsed ones). */
 function planned(r: BatchReport, i: number) {
@@ -71,10 +74,20 @@ export function consumeCommand(ctx: CliContext): Command {
     const reason = (e: unknown) => redactText(e instanceof Error ? e.message : String(e), ctx.secrets);
     const stores = await connectStores(config);
     const closers: (() => Promise<void>)[] = [];
+    // Each close is bounded: a client that does not answer its goodbye (a broker or node that
+    // went away and came back) must not keep a stopped consumer from exiting.
+    const named = async (what: string, close: () => Promise<void>) => {
+      log.debug({ closing: what }, 'closing');
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), CLOSE_MS)));
+      const outcome = await Promise.race([close().then(() => 'closed' as const), late]).finally(() => clearTimeout(timer));
+      if (outcome === 'late') log.warn({ closing: what, waitedMs: CLOSE_MS }, 'did not close in time; going on');
+      else log.debug({ closed: what }, 'closed');
+    };
     try {
       const expanded = await expandPipelines(config, stores);
       const served = await startMetrics(flags, log);
-      closers.push(() => served.close());
+      closers.push(() => named('metrics server', () => served.close()));
       const metrics = served.metrics ? new ConsumeMetrics(served.metrics.registry) : undefined;
       const wired: { c: ConsumerConfig; handler: EventHandler; pipeline: PipelineConfig; events: KafkaEventLog; deadLetters: KafkaDeadLetters | undefined }[] = [];
       for (const c of consumers) {
@@ -87,9 +100,9 @@ export function consumeCommand(ctx: CliContext): Command {
           onCommitRefused: (e) => log.warn({ consumer: c.name, error: reason(e) }, 'a rebalance moved a partition before its commit; its events are read again by its new owner'),
           onRejoin: (e, attempt, delayMs) => log.warn({ consumer: c.name, attempt, retryInMs: delayMs, error: reason(e) }, 'the consumer stream ended (a rebalance, or Kafka not answering); joining the group again from the committed offsets'),
         });
-        closers.push(() => events.close());
+        closers.push(() => named(`consumer ${c.name}`, () => events.close()));
         const deadLetters = c.deadLetterTopic && !flags.dryRun ? new KafkaDeadLetters(config.kafka, c.deadLetterTopic, c.name) : undefined;
-        if (deadLetters) closers.push(() => deadLetters.close());
+        if (deadLetters) closers.push(() => named(`dead letters of ${c.name}`, () => deadLetters.close()));
         await events.start();
         wired.push({ c, handler, pipeline, events, deadLetters });
       }
@@ -148,7 +161,12 @@ export function consumeCommand(ctx: CliContext): Command {
       if (flags.dryRun) ctx.stdout.write(`${JSON.stringify({ dryRun: true, totals: Object.fromEntries(wired.map((w, i) => [w.c.name, totals[i]])) })}\n`);
     } finally {
       for (const close of closers.reverse()) await close().catch(() => undefined);
-      await stores.close();
+      await named('stores', () => stores.close()).catch(() => undefined);
+      // Unreferenced: it never keeps the process alive itself, it only ends one that is done.
+      setTimeout(() => {
+        log.warn({ waitedMs: EXIT_GRACE_MS }, 'stopped, but a client still holds the process open; exiting');
+        process.exit();
+      }, EXIT_GRACE_MS).unref();
     }
   });
   return cmd;
