@@ -27,6 +27,7 @@ import { measure, type ServerPids } from './measure.ts';
 import { pidListeningOn } from './proc.ts';
 import { summariseProfile, type ProfileSummary } from './profile.ts';
 import { LATENCY_INDEX, measureWatchLatency, type LatencyResult } from './latency.ts';
+import { BATCHES_PER_USER, EVENTS_INDEX, EVENTS_KEYSPACE, measureEventsLatency, measureEventsThroughput, type EventsLatency, type EventsSetup, type EventsThroughput } from './events.ts';
 import { ensurePostgresData, PG_SCHEMA, PG_TABLE } from './postgres-data.ts';
 import { formatGoals, formatSteps, mb, pct, spread, type Goal, type Spread } from './report.ts';
 
@@ -40,6 +41,8 @@ const COMPOSED_PIPELINE = 'composed';
 /** The composed pipeline takes the shaping of this file's `user` pipeline. */
 const COMPOSED_EXAMPLE = path.join(repoRoot, 'examples', 'sunbird.yaml');
 const TARGETED_IDS = 1000;
+/** Events of the latency measurement of step events, published one at a time. */
+const LATENCY_EVENTS = 20;
 
 const usage = `usage: npm run bench -- [options]
 
@@ -53,16 +56,20 @@ const usage = `usage: npm run bench -- [options]
                         (default: none, so cesync's own defaults are measured)
   --ceiling-bulk B,C    flushBytes and concurrency of ceiling 1 (default 5000000,2)
   --node-flag FLAG      flag for the node running cesync, repeatable (e.g. --max-semi-space-size=8)
-  --only STEPS          comma-separated subset of: write,read,sync,composed,postgres,rerun,ids,verify,latency
+  --only STEPS          comma-separated subset of: write,read,sync,composed,postgres,rerun,ids,verify,latency,events
                         (postgres: full sync of the same users from a PostgreSQL table;)
-                        (default all; composed: full sync of composed user documents, shaped as
-                        examples/sunbird.yaml's user pipeline, beside the plain one)
+                        (default all but events; composed: full sync of composed user documents, shaped as
+                        examples/sunbird.yaml's user pipeline, beside the plain one; events: cesync consume
+                        applying ownership-transfer events from Kafka, on a table of its own: --rows does
+                        not apply to it, and with --only events alone the user table is not loaded)
+  --events N            events of step events, each transferring one user's ${BATCHES_PER_USER} batches (default 200)
   --profile             one more full sync under --cpu-prof; prints where cesync's CPU goes
   --target NAME         the search cluster: elasticsearch (8, default), elasticsearch7, opensearch2,
                         opensearch3; the raw bulk ceiling is measured on the same server`;
 
 interface Options {
   rows: number;
+  events: number;
   runs: number;
   json: string | undefined;
   keep: boolean;
@@ -81,7 +88,9 @@ type BenchTarget = (typeof TARGETS)[number];
 /** The configuration section of a target. */
 const sectionOf = (t: BenchTarget) => (t.startsWith('opensearch') ? 'opensearch' : 'elasticsearch');
 
-const STEPS = ['write', 'read', 'sync', 'composed', 'postgres', 'rerun', 'ids', 'verify', 'latency'];
+const STEPS = ['write', 'read', 'sync', 'composed', 'postgres', 'rerun', 'ids', 'verify', 'latency', 'events'];
+/** The steps run without --only. */
+const DEFAULT_STEPS = STEPS.filter((s) => s !== 'events');
 
 function parseOptions(argv: string[]): Options | undefined {
   const { values } = parseArgs({
@@ -95,7 +104,8 @@ function parseOptions(argv: string[]): Options | undefined {
       set: { type: 'string', multiple: true, default: [] },
       'ceiling-bulk': { type: 'string', default: '5000000,2' },
       'node-flag': { type: 'string', multiple: true, default: [] },
-      only: { type: 'string', default: STEPS.join(',') },
+      only: { type: 'string', default: DEFAULT_STEPS.join(',') },
+      events: { type: 'string', default: '200' },
       profile: { type: 'boolean', default: false },
       target: { type: 'string', default: 'elasticsearch' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -130,6 +140,7 @@ function parseOptions(argv: string[]): Options | undefined {
   if (!(TARGETS as readonly string[]).includes(values.target)) throw new Error(`--target must be one of ${TARGETS.join(', ')}, not ${values.target}`);
   return {
     rows: count('rows', values.rows, TARGETED_IDS),
+    events: count('events', values.events, 1),
     runs: count('runs', values.runs, 1),
     json: values.json,
     keep: values.keep,
@@ -232,6 +243,13 @@ function syncSample(run: CliRun, rows: number): SyncSample {
   };
 }
 
+/** `p50 120 ms, p99 340 ms, max 340 ms (20 events)`, or what stopped the measurement. */
+function eventsLatencyText(l: EventsLatency): string {
+  const ms = (x: number | undefined) => (x === undefined ? 'n/a' : `${Math.round(x)} ms`);
+  const stats = l.events ? `p50 ${ms(l.p50)}, p99 ${ms(l.p99)}, max ${ms(l.max)} (${l.events} events)` : 'not measured';
+  return l.stalled ? `${stats}; event ${l.stalled.event} was not applied within ${l.stalled.waitedMs / 1000} s by the running consumer` : stats;
+}
+
 const median = (xs: (number | undefined)[]) => spread(xs.filter((x): x is number => x !== undefined)).median;
 
 async function main(argv: string[]): Promise<number> {
@@ -255,7 +273,7 @@ async function main(argv: string[]): Promise<number> {
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'cesync-bench-'));
 
   say('starting services (or finding them running)');
-  const { started, endpoints } = await startServices(['postgres', 'cassandra', options.target]);
+  const { started, endpoints } = await startServices(['postgres', 'cassandra', options.target, ...(only.has('events') ? (['kafka'] as const) : [])]);
   if (started.length) say(`started: ${started.join(', ')} (stopped again at the end)`);
   say(`target: ${options.target} at ${endpoints.targets[options.target].node}`);
   const pids = await serverPids(endpoints, options.target);
@@ -273,10 +291,10 @@ async function main(argv: string[]): Promise<number> {
     if (stopped) return;
     stopped = true;
     if (!options.keep) {
-      const indices = [SYNC_INDEX, COMPOSED_INDEX, PG_INDEX, CEILING_INDEX, LATENCY_INDEX];
-      say(`dropping keyspace ${KEYSPACE} and indices ${indices.join(', ')}`);
+      const indices = [SYNC_INDEX, COMPOSED_INDEX, PG_INDEX, CEILING_INDEX, LATENCY_INDEX, EVENTS_INDEX];
+      say(`dropping keyspaces ${KEYSPACE}, ${EVENTS_KEYSPACE} and indices ${indices.join(', ')}`);
       await stores.target.deleteIndex(indices).catch(() => undefined);
-      await stores.cassandra!.execute(`DROP KEYSPACE IF EXISTS ${KEYSPACE}`, [], { readTimeout: 120_000 }).catch(() => undefined);
+      for (const ks of [KEYSPACE, EVENTS_KEYSPACE]) await stores.cassandra!.execute(`DROP KEYSPACE IF EXISTS ${ks}`, [], { readTimeout: 120_000 }).catch(() => undefined);
       await stores.postgres?.query(`DROP SCHEMA IF EXISTS ${PG_SCHEMA} CASCADE`).catch(() => undefined);
     }
     await stores.close();
@@ -288,7 +306,9 @@ async function main(argv: string[]): Promise<number> {
   };
 
   try {
-    const load = await ensureData(stores.cassandra!, rows, options.seed, say);
+    // Step events has tables of its own: the user table is loaded only for the other steps.
+    const usersNeeded = [...only].some((s) => s !== 'events');
+    const load = usersNeeded ? await ensureData(stores.cassandra!, rows, options.seed, say) : { skipped: true, rows: 0, durationMs: 0 };
     if (!load.skipped) say(`loaded ${int(rows)} rows in ${(load.durationMs / 1000).toFixed(1)} s`);
     // The composed documents' other tables, only when they are synced.
     const composedLoad: TableLoadOutcome[] = only.has('composed') ? await ensureComposedData(stores.cassandra!, rows, options.seed, say) : [];
@@ -334,6 +354,19 @@ async function main(argv: string[]): Promise<number> {
     const rerun: SyncSample[] = [];
     const targeted: SyncSample[] = [];
     const verifies: { seconds: number; wallSeconds: number; inSync: boolean; bytesReadFromIndex: number; rowsScanned: number }[] = [];
+    const eventsThroughput: EventsThroughput[] = [];
+    const eventsSetup: EventsSetup = {
+      stores,
+      endpoints,
+      target: { section: sectionOf(options.target), node: endpoints.targets[options.target].node },
+      workDir,
+      env,
+      events: options.events,
+      latencyEvents: LATENCY_EVENTS,
+      stamp: stamp.toLowerCase(),
+      nodeFlags: options.nodeFlags,
+      say,
+    };
 
     for (let run = 1; run <= runs; run++) {
       const tag = `run ${run}/${runs}`;
@@ -416,6 +449,14 @@ async function main(argv: string[]): Promise<number> {
         read.push({ rowsPerSecond: rows / r.seconds, seconds: r.seconds, benchCpuSeconds: r.selfCpu, cassandraCpuSeconds: r.servers.cassandra });
         say(`${tag} ceiling 2 (raw scan): ${int(rows / r.seconds)} rows/s`);
       }
+      if (only.has('events')) {
+        const e = await measureEventsThroughput(eventsSetup, `run${run}`);
+        eventsThroughput.push(e);
+        say(
+          `${tag} cesync consume, ${e.events} ownership transfers: ${e.eventsPerSecond.toFixed(1)} events/s, ${int(e.rowsPerSecond)} rows changed/s ` +
+            `(${e.windowSeconds.toFixed(2)} s from the first batch to the last commit, ${e.batches} batches; command ${e.wallSeconds.toFixed(1)} s)`,
+        );
+      }
     }
 
     let profile: (ProfileSummary & { file: string }) | undefined;
@@ -452,6 +493,14 @@ async function main(argv: string[]): Promise<number> {
       say('watch latency: 100 changes, one at a time');
       latency = await measureWatchLatency({ stores, endpoints, target: { section: sectionOf(options.target), node: endpoints.targets[options.target].node }, workDir, env, changes: 100, intervalMs: 200, safetyLagMs: 500, say });
     }
+
+    let eventsLatency: EventsLatency | undefined;
+    if (only.has('events')) {
+      say(`consume latency: ${LATENCY_EVENTS} events, one at a time, each until searchable`);
+      eventsLatency = await measureEventsLatency(eventsSetup);
+      say(`consume latency: ${eventsLatencyText(eventsLatency)}`);
+    }
+    const eventsPerSecond = eventsThroughput.length ? spread(eventsThroughput.map((e) => e.eventsPerSecond)) : undefined;
 
     const verifySeconds = verifies.length ? spread(verifies.map((v) => v.seconds)) : undefined;
     const fullSeconds = full.length ? spread(full.map((f) => f.durationSeconds)) : undefined;
@@ -529,6 +578,21 @@ async function main(argv: string[]): Promise<number> {
         rate: rate(targeted),
         note: targetedWall ? `command ${targetedWall.median.toFixed(2)} s (${targetedWall.min.toFixed(2)}-${targetedWall.max.toFixed(2)}), sync ${targetedSync!.median.toFixed(2)} s` : '',
       },
+      {
+        key: 'eventsThroughput',
+        step: `cesync consume, ${options.events} transfers x ${BATCHES_PER_USER} rows`,
+        rate: rate(eventsThroughput),
+        note: eventsPerSecond
+          ? `rows changed/s; ${eventsPerSecond.median.toFixed(1)} events/s (${eventsPerSecond.min.toFixed(1)}-${eventsPerSecond.max.toFixed(1)}), first batch to last commit; ` +
+            `command ${spread(eventsThroughput.map((e) => e.wallSeconds)).median.toFixed(1)} s`
+          : '',
+      },
+      {
+        key: 'eventsLatency',
+        step: 'cesync consume, one event until searchable',
+        rate: undefined,
+        note: eventsLatency ? eventsLatencyText(eventsLatency) : '',
+      },
     ];
 
     const cpus = os.cpus();
@@ -541,7 +605,7 @@ async function main(argv: string[]): Promise<number> {
         os: `${os.type()} ${os.release()}`,
         node: process.version,
       },
-      options: { rows, runs, seed: options.seed, set: options.set, ceilingBulk: options.ceilingBulk, nodeFlags: options.nodeFlags, only: [...only], target: options.target },
+      options: { rows, runs, events: options.events, seed: options.seed, set: options.set, ceilingBulk: options.ceilingBulk, nodeFlags: options.nodeFlags, only: [...only], target: options.target },
       target: { service: options.target, product: stores.target.server.product, version: stores.target.server.version },
       pipeline: { pageSize: pipeline.pageSize, splits: pipeline.splits, rangesInFlight: pipeline.rangesInFlight, bulk: pipeline.bulk, indexSettings: pipeline.indexSettings ?? null },
       composedPipeline: only.has('composed')
@@ -553,7 +617,7 @@ async function main(argv: string[]): Promise<number> {
       documentBytesMean: plainBytesMean,
       composedDocuments: composedDocs,
       steps: Object.fromEntries(steps.map((s) => [s.key, { rate: s.rate, note: s.note }])),
-      runs: { ceilingWrite: write, ceilingRead: read, fullSync: full, composedFullSync: composed, composedOverFullSync: composedRatios, postgresFullSync: postgres, postgresOverCeilingWrite: postgresRatios, rerun, targeted, verify: verifies },
+      runs: { eventsThroughput, ceilingWrite: write, ceilingRead: read, fullSync: full, composedFullSync: composed, composedOverFullSync: composedRatios, postgresFullSync: postgres, postgresOverCeilingWrite: postgresRatios, rerun, targeted, verify: verifies },
       figures: {
         fullSyncOverCeilingWrite: ratio,
         cesyncCpuShare: cpuShare,
@@ -569,6 +633,7 @@ async function main(argv: string[]): Promise<number> {
       goals,
       profile,
       latency,
+      events: only.has('events') ? { batchesPerUser: BATCHES_PER_USER, eventsPerSecond, rowsPerSecond: rate(eventsThroughput), latency: eventsLatency } : undefined,
       verify: verifySeconds ? { seconds: verifySeconds, overFullSync: verifyRatio } : undefined,
     };
     await mkdir(path.dirname(jsonPath), { recursive: true });
