@@ -641,7 +641,7 @@ async function main(argv: string[]): Promise<number> {
 
     const out: string[] = [
       '',
-      `cesync benchmark: ${int(rows)} rows of ${KEYSPACE}.${TABLE}, ${runs} run(s) each; ${cpus.length} CPUs (${cpus[0]?.model ?? '?'}), ${results.machine.memoryGiB} GiB, node ${process.version}`,
+      `cesync benchmark: ${usersNeeded ? `${int(rows)} rows of ${KEYSPACE}.${TABLE}` : `step events only (${EVENTS_KEYSPACE}.course_batch)`}, ${runs} run(s) each; ${cpus.length} CPUs (${cpus[0]?.model ?? '?'}), ${results.machine.memoryGiB} GiB, node ${process.version}`,
       `pipeline: pageSize ${pipeline.pageSize}, splits ${pipeline.splits}, rangesInFlight ${pipeline.rangesInFlight}, bulk ${pipeline.bulk.flushBytes} B x ${pipeline.bulk.concurrency}, indexSettings ${JSON.stringify(pipeline.indexSettings ?? {})}`,
       '',
       formatSteps(steps),

@@ -106,6 +106,10 @@ export class KafkaEventLog implements EventLog {
     stream.on('error', (e: Error) => {
       if (this.stream === stream) this.fail(client, e);
     });
+    // One 'readable' listener for the stream's whole life: between two waits a stream without one
+    // is neither flowing nor paused, and the client's fetch loop stops ("nobody is consuming"),
+    // so events published to a consumer already waiting were never read.
+    stream.on('readable', () => undefined);
     return stream;
   }
 

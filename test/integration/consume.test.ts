@@ -430,7 +430,13 @@ it('Kafka stopped and started again under a running consumer: it goes on with wh
   await createTopic(n.topic, 2);
   const c = startConsume(file);
   await until('the consumer joined', () => c.output().includes('consume started'));
-  await produce(n.topic, Array.from({ length: 20 }, (_, i) => JSON.stringify({ objectIds: [`k${i}`] })));
+  // Events published one at a time to a consumer already waiting: each is read.
+  for (let i = 0; i < 5; i++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    await produce(n.topic, [JSON.stringify({ objectIds: [`k${i}`] })]);
+    await until(`event ${i} applied`, async () => (await es.count({ index: `${n.index}_users` }).catch(() => ({ count: 0 }))).count === i + 1, 20_000, c.output);
+  }
+  await produce(n.topic, Array.from({ length: 15 }, (_, i) => JSON.stringify({ objectIds: [`k${5 + i}`] })));
   await until('the first events applied', async () => (await es.count({ index: `${n.index}_users` }).catch(() => ({ count: 0 }))).count === 20);
   try {
     await stopServices(['kafka']);
